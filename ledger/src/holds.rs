@@ -1,0 +1,331 @@
+//! Holds (reservations): stock claimed for a shopper for a bounded time,
+//! then committed into an order, released, or expired. Exactly one of the
+//! three ends each hold.
+//!
+//! "Check available ≥ n and hold it" is one command, applied atomically: the
+//! check-then-write race behind every oversell bug reported against other
+//! commerce backends cannot happen here.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::{CommitHold, ReleaseHold, Reserve};
+use crate::ids::{Actor, HoldId, OrderId, ShopperId, Sku, WarehouseId, validate_id};
+use crate::ledger::Ledger;
+use crate::orders::{Order, OrderLine, OrderStatus, StatusChange};
+use crate::outcome::Outcome;
+use crate::quantity::{MAX_QUANTITY, Quantity, validate_positive};
+use crate::rejection::{Rejection, ShortLine};
+
+/// Units of one SKU claimed at one warehouse.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    /// The SKU.
+    pub sku: Sku,
+    /// The warehouse the units are claimed at.
+    pub warehouse: WarehouseId,
+    /// Units claimed.
+    pub qty: Quantity,
+}
+
+/// Where a hold is in its life. Only `Pending` claims stock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HoldStatus {
+    /// Claims its stock until committed, released, or its deadline passes.
+    Pending,
+    /// Became an order.
+    Committed {
+        /// The order created.
+        order_id: OrderId,
+    },
+    /// Released by its owner.
+    Released,
+    /// Its deadline passed first.
+    Expired,
+}
+
+impl HoldStatus {
+    /// A short lowercase name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            HoldStatus::Pending => "pending",
+            HoldStatus::Committed { .. } => "committed",
+            HoldStatus::Released => "released",
+            HoldStatus::Expired => "expired",
+        }
+    }
+}
+
+/// A reservation of stock across the region's warehouses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// Its id.
+    pub id: HoldId,
+    /// Whose it is.
+    pub owner: Option<ShopperId>,
+    /// What it claims, one entry per `(sku, warehouse)`, sorted.
+    pub allocations: Vec<Allocation>,
+    /// When it was placed.
+    pub created_at_ms: u64,
+    /// The first instant it no longer counts.
+    pub expires_at_ms: u64,
+    /// Where it is in its life.
+    pub status: HoldStatus,
+    /// When it ended, once it has.
+    pub ended_at_ms: Option<u64>,
+}
+
+impl Ledger {
+    pub(crate) fn reserve(&mut self, cmd: &Reserve, now_ms: u64) -> Result<Outcome, Rejection> {
+        validate_id("hold_id", cmd.hold_id.as_str())?;
+        if let Some(owner) = &cmd.owner {
+            validate_id("owner", owner.as_str())?;
+        }
+        let max_lines = self.state.config.max_lines_per_command as usize;
+        if cmd.lines.is_empty() || cmd.lines.len() > max_lines {
+            return Err(Rejection::invalid(
+                "lines",
+                format!("must have between 1 and {max_lines} lines"),
+            ));
+        }
+        if cmd.ttl_ms == 0 || cmd.ttl_ms > self.state.config.max_hold_ttl_ms {
+            return Err(Rejection::invalid(
+                "ttl_ms",
+                format!("must be between 1 and {}", self.state.config.max_hold_ttl_ms),
+            ));
+        }
+        for (i, warehouse) in cmd.preferred_warehouses.iter().enumerate() {
+            if !self.state.warehouses.contains_key(warehouse) {
+                return Err(Rejection::invalid(
+                    format!("preferred_warehouses[{i}]"),
+                    format!("unknown warehouse {warehouse}"),
+                ));
+            }
+        }
+        let demand = sum_demand(cmd)?;
+        if self.state.holds.contains_key(&cmd.hold_id) {
+            return Err(Rejection::HoldExists {
+                hold_id: cmd.hold_id.clone(),
+            });
+        }
+        let allocations = self.allocate(&demand, &cmd.preferred_warehouses)?;
+        for allocation in &allocations {
+            let level = self.level_mut(&allocation.sku, &allocation.warehouse);
+            level.held += allocation.qty;
+            debug_assert!(level.held <= level.on_hand);
+        }
+        let expires_at_ms = now_ms.saturating_add(cmd.ttl_ms);
+        self.index.track_pending(expires_at_ms, &cmd.hold_id);
+        self.state.holds.insert(
+            cmd.hold_id.clone(),
+            Hold {
+                id: cmd.hold_id.clone(),
+                owner: cmd.owner.clone(),
+                allocations: allocations.clone(),
+                created_at_ms: now_ms,
+                expires_at_ms,
+                status: HoldStatus::Pending,
+                ended_at_ms: None,
+            },
+        );
+        Ok(Outcome::Reserved {
+            allocations,
+            expires_at_ms,
+        })
+    }
+
+    /// Fills each SKU's demand from warehouses in preference order (the
+    /// preferred list, then the rest by priority), splitting across
+    /// warehouses where one is not enough. Reads only.
+    fn allocate(
+        &self,
+        demand: &BTreeMap<&Sku, Quantity>,
+        preferred: &[WarehouseId],
+    ) -> Result<Vec<Allocation>, Rejection> {
+        let mut allocations = Vec::with_capacity(demand.len());
+        let mut short = Vec::new();
+        for (&sku, &wanted) in demand {
+            let Some(by_warehouse) = self.state.levels.get(sku) else {
+                short.push(ShortLine {
+                    sku: sku.clone(),
+                    warehouse: None,
+                    requested: wanted,
+                    available: 0,
+                });
+                continue;
+            };
+            let first_allocation = allocations.len();
+            let mut remaining = wanted;
+            for warehouse in self.index.allocation_order(preferred) {
+                if remaining == 0 {
+                    break;
+                }
+                let available = by_warehouse.get(warehouse).map_or(0, |l| l.available());
+                let take = available.min(remaining);
+                if take > 0 {
+                    remaining -= take;
+                    allocations.push(Allocation {
+                        sku: sku.clone(),
+                        warehouse: warehouse.clone(),
+                        qty: take,
+                    });
+                }
+            }
+            if remaining > 0 {
+                allocations.truncate(first_allocation);
+                short.push(ShortLine {
+                    sku: sku.clone(),
+                    warehouse: None,
+                    requested: wanted,
+                    available: wanted - remaining,
+                });
+            }
+        }
+        if short.is_empty() {
+            Ok(allocations)
+        } else {
+            Err(Rejection::InsufficientStock { lines: short })
+        }
+    }
+
+    pub(crate) fn commit_hold(
+        &mut self,
+        cmd: &CommitHold,
+        actor: &Actor,
+        now_ms: u64,
+    ) -> Result<Outcome, Rejection> {
+        validate_id("order_id", cmd.order_id.as_str())?;
+        self.pending_hold(&cmd.hold_id)?;
+        if self.state.orders.contains_key(&cmd.order_id) {
+            return Err(Rejection::OrderExists {
+                order_id: cmd.order_id.clone(),
+            });
+        }
+        let hold = self.end_hold(
+            &cmd.hold_id,
+            HoldStatus::Committed {
+                order_id: cmd.order_id.clone(),
+            },
+            now_ms,
+        );
+        let mut lines = Vec::with_capacity(hold.allocations.len());
+        for allocation in &hold.allocations {
+            let level = self.level_mut(&allocation.sku, &allocation.warehouse);
+            level.held -= allocation.qty;
+            level.allocated += allocation.qty;
+            lines.push(OrderLine {
+                sku: allocation.sku.clone(),
+                warehouse: allocation.warehouse.clone(),
+                qty: allocation.qty,
+                shipped: false,
+                returned: 0,
+            });
+        }
+        self.state.orders.insert(
+            cmd.order_id.clone(),
+            Order {
+                id: cmd.order_id.clone(),
+                hold_id: hold.id,
+                owner: hold.owner,
+                lines,
+                status: OrderStatus::Confirmed,
+                timeline: vec![StatusChange {
+                    status: OrderStatus::Confirmed,
+                    at_ms: now_ms,
+                    actor: actor.clone(),
+                    note: String::new(),
+                }],
+            },
+        );
+        Ok(Outcome::HoldCommitted {
+            order_id: cmd.order_id.clone(),
+        })
+    }
+
+    pub(crate) fn release_hold(&mut self, cmd: &ReleaseHold, now_ms: u64) -> Result<Outcome, Rejection> {
+        self.pending_hold(&cmd.hold_id)?;
+        let hold = self.end_hold(&cmd.hold_id, HoldStatus::Released, now_ms);
+        self.unclaim(&hold);
+        Ok(Outcome::HoldReleased)
+    }
+
+    /// Ends every pending hold whose deadline is at or before `now_ms`,
+    /// returning their stock. Runs at the start of every apply, so a hold
+    /// stops counting at its deadline whether or not `Expire` is proposed.
+    pub(crate) fn expire_due_holds(&mut self, now_ms: u64) -> u64 {
+        let mut expired = 0;
+        while let Some(hold_id) = self.index.pop_due(now_ms) {
+            let hold = self.end_hold(&hold_id, HoldStatus::Expired, now_ms);
+            self.unclaim(&hold);
+            expired += 1;
+        }
+        expired
+    }
+
+    /// The hold, if it is pending; the reason it cannot be used otherwise.
+    fn pending_hold(&self, hold_id: &HoldId) -> Result<&Hold, Rejection> {
+        validate_id("hold_id", hold_id.as_str())?;
+        let hold = self
+            .state
+            .holds
+            .get(hold_id)
+            .ok_or_else(|| Rejection::UnknownHold {
+                hold_id: hold_id.clone(),
+            })?;
+        if hold.status != HoldStatus::Pending {
+            return Err(Rejection::HoldNotPending {
+                hold_id: hold_id.clone(),
+                status: hold.status.name().to_owned(),
+            });
+        }
+        Ok(hold)
+    }
+
+    /// Marks a pending hold ended (exactly once) and returns a copy of it.
+    fn end_hold(&mut self, hold_id: &HoldId, status: HoldStatus, now_ms: u64) -> Hold {
+        let hold = self
+            .state
+            .holds
+            .get_mut(hold_id)
+            .expect("invariant: ending a hold that exists");
+        assert_eq!(hold.status, HoldStatus::Pending, "a hold ends exactly once");
+        hold.status = status;
+        hold.ended_at_ms = Some(now_ms);
+        self.index.track_ended(hold.expires_at_ms, now_ms, hold_id);
+        hold.clone()
+    }
+
+    /// Returns a hold's claims to available stock.
+    fn unclaim(&mut self, hold: &Hold) {
+        for allocation in &hold.allocations {
+            let level = self.level_mut(&allocation.sku, &allocation.warehouse);
+            assert!(level.held >= allocation.qty, "held covers every pending hold");
+            level.held -= allocation.qty;
+        }
+    }
+
+    /// The hold with this id, pending or ended (ended holds are purged after
+    /// the retention window).
+    pub fn hold(&self, hold_id: &HoldId) -> Option<&Hold> {
+        self.state.holds.get(hold_id)
+    }
+}
+
+/// Validates lines and sums each SKU's demand (bundles list a SKU twice).
+fn sum_demand(cmd: &Reserve) -> Result<BTreeMap<&Sku, Quantity>, Rejection> {
+    let mut demand: BTreeMap<&Sku, Quantity> = BTreeMap::new();
+    for (i, line) in cmd.lines.iter().enumerate() {
+        validate_id(("lines", i, "sku"), line.sku.as_str())?;
+        validate_positive(("lines", i, "qty"), line.qty)?;
+        let total = demand.entry(&line.sku).or_default();
+        *total += line.qty;
+        if *total > MAX_QUANTITY {
+            return Err(Rejection::invalid(
+                format!("lines[{i}].qty"),
+                "the SKU's total demand exceeds the maximum quantity 10^12",
+            ));
+        }
+    }
+    Ok(demand)
+}

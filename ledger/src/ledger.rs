@@ -1,0 +1,329 @@
+//! The [`Ledger`]: one region's state, and `apply`, the only way to change it.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::carts::Cart;
+use crate::checkouts::Checkout;
+use crate::command::{Command, Envelope};
+use crate::holds::{Hold, HoldStatus};
+use crate::idempotency::{IdempotencyRecord, payload_digest};
+use crate::ids::{CheckoutId, CommandId, HoldId, OrderId, ShopperId, Sku, WarehouseId, validate_id};
+use crate::orders::Order;
+use crate::outcome::{Applied, CommandResult, Outcome};
+use crate::quantity::Quantity;
+use crate::rejection::Rejection;
+use crate::stock::{JournalEntry, StockLevel, Warehouse};
+
+/// Settings every replica of a group must share. Part of the replicated
+/// state (and of snapshots), so replicas cannot disagree on them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerConfig {
+    /// The region this ledger owns stock for; warehouses of other regions are refused.
+    pub region: String,
+    /// How long idempotency records and ended holds are kept.
+    pub retention_ms: u64,
+    /// The longest a hold may live.
+    pub max_hold_ttl_ms: u64,
+    /// Most lines one reservation, return or checkout may carry.
+    pub max_lines_per_command: u32,
+    /// Most lines one cart may hold.
+    pub max_cart_lines: u32,
+    /// Most units one cart line may hold.
+    pub max_cart_line_qty: Quantity,
+}
+
+impl LedgerConfig {
+    /// Production defaults for `region`: 24 h retention (Stripe's window for
+    /// idempotency keys), holds of at most one hour, 100 lines per command
+    /// and per cart, 999 units per cart line.
+    pub fn new(region: impl Into<String>) -> Self {
+        Self {
+            region: region.into(),
+            retention_ms: 24 * 60 * 60 * 1000,
+            max_hold_ttl_ms: 60 * 60 * 1000,
+            max_lines_per_command: 100,
+            max_cart_lines: 100,
+            max_cart_line_qty: 999,
+        }
+    }
+}
+
+/// The replicated state: exactly what snapshots carry and the state hash covers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct State {
+    pub(crate) config: LedgerConfig,
+    /// Highest leader time seen; the ledger's only notion of "now".
+    pub(crate) clock_ms: u64,
+    pub(crate) warehouses: BTreeMap<WarehouseId, Warehouse>,
+    pub(crate) levels: BTreeMap<Sku, BTreeMap<WarehouseId, StockLevel>>,
+    pub(crate) journal: Vec<JournalEntry>,
+    pub(crate) holds: BTreeMap<HoldId, Hold>,
+    pub(crate) orders: BTreeMap<OrderId, Order>,
+    pub(crate) carts: BTreeMap<ShopperId, Cart>,
+    pub(crate) checkouts: BTreeMap<CheckoutId, Checkout>,
+    pub(crate) idempotency: BTreeMap<CommandId, IdempotencyRecord>,
+}
+
+/// Lookups derived from [`State`], rebuilt after a restore; never replicated.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Index {
+    /// Warehouses by `(priority, id)`: the default allocation order.
+    warehouse_order: Vec<WarehouseId>,
+    /// Pending holds by deadline.
+    deadlines: BTreeSet<(u64, HoldId)>,
+    /// Ended holds by end time (appended in time order: the clock is monotonic).
+    ended: VecDeque<(u64, HoldId)>,
+    /// Idempotency records by time applied (appended in time order).
+    records: VecDeque<(u64, CommandId)>,
+}
+
+impl Index {
+    fn rebuild(state: &State) -> Self {
+        let mut index = Index::default();
+        index.add_warehouse(&state.warehouses);
+        for hold in state.holds.values() {
+            match hold.ended_at_ms {
+                None => {
+                    index.deadlines.insert((hold.expires_at_ms, hold.id.clone()));
+                }
+                Some(ended_at_ms) => index.ended.push_back((ended_at_ms, hold.id.clone())),
+            }
+        }
+        index.ended.make_contiguous().sort();
+        index.records = state
+            .idempotency
+            .iter()
+            .map(|(id, record)| (record.at_ms, id.clone()))
+            .collect();
+        index.records.make_contiguous().sort();
+        index
+    }
+
+    pub(crate) fn add_warehouse(&mut self, warehouses: &BTreeMap<WarehouseId, Warehouse>) {
+        let mut order: Vec<&Warehouse> = warehouses.values().collect();
+        order.sort_by_key(|w| (w.priority, &w.id));
+        self.warehouse_order = order.into_iter().map(|w| w.id.clone()).collect();
+    }
+
+    /// The preferred warehouses (first occurrence of each), then every other
+    /// warehouse by priority.
+    pub(crate) fn allocation_order<'a>(
+        &'a self,
+        preferred: &'a [WarehouseId],
+    ) -> impl Iterator<Item = &'a WarehouseId> + 'a {
+        let firsts = preferred
+            .iter()
+            .enumerate()
+            .filter(move |(i, w)| !preferred[..*i].contains(w))
+            .map(|(_, w)| w);
+        let rest = self.warehouse_order.iter().filter(move |w| !preferred.contains(w));
+        firsts.chain(rest)
+    }
+
+    pub(crate) fn track_pending(&mut self, expires_at_ms: u64, hold_id: &HoldId) {
+        self.deadlines.insert((expires_at_ms, hold_id.clone()));
+    }
+
+    /// Removes and returns a pending hold whose deadline is at or before `now_ms`.
+    pub(crate) fn pop_due(&mut self, now_ms: u64) -> Option<HoldId> {
+        let (deadline, _) = self.deadlines.first()?;
+        if *deadline > now_ms {
+            return None;
+        }
+        self.deadlines.pop_first().map(|(_, hold_id)| hold_id)
+    }
+
+    pub(crate) fn track_ended(&mut self, expires_at_ms: u64, ended_at_ms: u64, hold_id: &HoldId) {
+        self.deadlines.remove(&(expires_at_ms, hold_id.clone()));
+        debug_assert!(self.ended.back().is_none_or(|(at, _)| *at <= ended_at_ms));
+        self.ended.push_back((ended_at_ms, hold_id.clone()));
+    }
+}
+
+/// One region's inventory ledger: a deterministic state machine.
+///
+/// Feed every replica the same [`Envelope`]s in the same order and they
+/// reach the same state, bit for bit ([`Ledger::state_hash`]). It does no
+/// I/O, reads no clock and draws no random numbers.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    pub(crate) state: State,
+    pub(crate) index: Index,
+}
+
+impl PartialEq for Ledger {
+    fn eq(&self, other: &Self) -> bool {
+        self.state == other.state
+    }
+}
+
+impl Ledger {
+    /// An empty ledger for a region.
+    pub fn new(config: LedgerConfig) -> Self {
+        Self::from_state(State {
+            config,
+            clock_ms: 0,
+            warehouses: BTreeMap::new(),
+            levels: BTreeMap::new(),
+            journal: Vec::new(),
+            holds: BTreeMap::new(),
+            orders: BTreeMap::new(),
+            carts: BTreeMap::new(),
+            checkouts: BTreeMap::new(),
+            idempotency: BTreeMap::new(),
+        })
+    }
+
+    pub(crate) fn from_state(state: State) -> Self {
+        let index = Index::rebuild(&state);
+        Self { state, index }
+    }
+
+    /// Applies one command. Never panics on any input: a command that cannot
+    /// be carried out is rejected, deterministically, and changes nothing
+    /// except the passage of time (holds past their deadline end whatever
+    /// the command).
+    ///
+    /// A command whose id was seen within the retention window is not run
+    /// again: with the same payload it returns the stored result
+    /// (`replayed`), with a different one [`Rejection::IdempotencyConflict`].
+    pub fn apply(&mut self, envelope: &Envelope) -> Applied {
+        self.state.clock_ms = self.state.clock_ms.max(envelope.now_ms);
+        let now_ms = self.state.clock_ms;
+        let holds_expired = self.expire_due_holds(now_ms);
+        if let Command::Expire = envelope.command {
+            // Naturally idempotent, and proposed every second: not recorded.
+            let result = Ok(self.purge(now_ms, holds_expired));
+            return Applied { result, replayed: false };
+        }
+        if let Err(rejection) = validate_id("id", envelope.id.as_str())
+            .and_then(|()| validate_id("actor", envelope.actor.as_str()))
+        {
+            return Applied {
+                result: Err(rejection),
+                replayed: false,
+            };
+        }
+        let digest = payload_digest(&envelope.actor, &envelope.command);
+        if let Some(record) = self.state.idempotency.get(&envelope.id) {
+            return if record.digest == digest {
+                Applied {
+                    result: record.result.clone(),
+                    replayed: true,
+                }
+            } else {
+                Applied {
+                    result: Err(Rejection::IdempotencyConflict {
+                        command_id: envelope.id.clone(),
+                    }),
+                    replayed: false,
+                }
+            };
+        }
+        let result = self.execute(envelope, now_ms);
+        self.state.idempotency.insert(
+            envelope.id.clone(),
+            IdempotencyRecord {
+                digest,
+                result: result.clone(),
+                at_ms: now_ms,
+            },
+        );
+        self.index.records.push_back((now_ms, envelope.id.clone()));
+        Applied { result, replayed: false }
+    }
+
+    fn execute(&mut self, envelope: &Envelope, now_ms: u64) -> CommandResult {
+        let (id, actor) = (&envelope.id, &envelope.actor);
+        match &envelope.command {
+            Command::RegisterWarehouse(cmd) => self.register_warehouse(cmd),
+            Command::AdjustStock(cmd) => self.adjust_stock(cmd, id, actor, now_ms),
+            Command::TransferStock(cmd) => self.transfer_stock(cmd, id, actor, now_ms),
+            Command::Reserve(cmd) => self.reserve(cmd, now_ms),
+            Command::CommitHold(cmd) => self.commit_hold(cmd, actor, now_ms),
+            Command::ReleaseHold(cmd) => self.release_hold(cmd, now_ms),
+            Command::AdvanceOrder(cmd) => self.advance_order(cmd, actor, now_ms),
+            Command::ShipOrder(cmd) => self.ship_order(cmd, id, actor, now_ms),
+            Command::CancelOrder(cmd) => self.cancel_order(cmd, actor, now_ms),
+            Command::ReturnOrder(cmd) => self.return_order(cmd, id, actor, now_ms),
+            Command::Cart(cmd) => self.apply_cart(cmd),
+            Command::StartCheckout(cmd) => self.start_checkout(cmd, now_ms),
+            Command::RecordCheckoutStep(cmd) => self.record_checkout_step(cmd, now_ms),
+            Command::Expire => unreachable!("Expire is handled before idempotency"),
+        }
+    }
+
+    /// Drops idempotency records and ended holds older than the retention window.
+    fn purge(&mut self, now_ms: u64, holds_expired: u64) -> Outcome {
+        let cutoff = now_ms.saturating_sub(self.state.config.retention_ms);
+        let mut records_purged = 0;
+        while let Some((at_ms, _)) = self.index.records.front() {
+            if *at_ms >= cutoff {
+                break;
+            }
+            let (_, id) = self.index.records.pop_front().expect("front exists");
+            self.state.idempotency.remove(&id);
+            records_purged += 1;
+        }
+        let mut holds_purged = 0;
+        while let Some((ended_at_ms, _)) = self.index.ended.front() {
+            if *ended_at_ms >= cutoff {
+                break;
+            }
+            let (_, hold_id) = self.index.ended.pop_front().expect("front exists");
+            let hold = self.state.holds.remove(&hold_id);
+            debug_assert!(hold.is_some_and(|h| h.status != HoldStatus::Pending));
+            holds_purged += 1;
+        }
+        Outcome::Expired {
+            holds_expired,
+            records_purged,
+            holds_purged,
+        }
+    }
+
+    /// The shared settings.
+    pub fn config(&self) -> &LedgerConfig {
+        &self.state.config
+    }
+
+    /// The ledger's time: the highest leader time seen, in ms since the epoch.
+    pub fn clock_ms(&self) -> u64 {
+        self.state.clock_ms
+    }
+
+    /// The region's warehouses, by id.
+    pub fn warehouses(&self) -> impl Iterator<Item = &Warehouse> {
+        self.state.warehouses.values()
+    }
+
+    /// Every `(sku, warehouse, level)` ever posted, ordered by SKU then warehouse.
+    pub fn levels(&self) -> impl Iterator<Item = (&Sku, &WarehouseId, &StockLevel)> {
+        self.state
+            .levels
+            .iter()
+            .flat_map(|(sku, by_warehouse)| by_warehouse.iter().map(move |(w, level)| (sku, w, level)))
+    }
+
+    /// The journal, oldest first; entry `seq` is at index `seq - 1`.
+    pub fn journal(&self) -> &[JournalEntry] {
+        &self.state.journal
+    }
+
+    /// Every hold still kept (pending, or ended within the retention window).
+    pub fn holds(&self) -> impl Iterator<Item = &Hold> {
+        self.state.holds.values()
+    }
+
+    /// Every order, by id.
+    pub fn orders(&self) -> impl Iterator<Item = &Order> {
+        self.state.orders.values()
+    }
+
+    /// The idempotency record of a command id, if still retained.
+    pub fn idempotency_record(&self, id: &CommandId) -> Option<&IdempotencyRecord> {
+        self.state.idempotency.get(id)
+    }
+}

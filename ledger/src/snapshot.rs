@@ -1,0 +1,76 @@
+//! Snapshots and the canonical state hash.
+//!
+//! A snapshot is the replicated [`State`] in postcard's canonical encoding
+//! (every map is a `BTreeMap`, so the bytes depend only on the state),
+//! framed by a magic, a format version and a BLAKE3 checksum. Restoring
+//! checks all three, then the ledger's invariants, before the state is used:
+//! a damaged snapshot is refused, never served.
+
+use crate::invariants::InvariantViolation;
+use crate::ledger::{Ledger, State};
+
+const MAGIC: &[u8; 4] = b"INVL";
+const FORMAT_VERSION: u16 = 1;
+const HEADER_BYTES: usize = MAGIC.len() + 2;
+const CHECKSUM_BYTES: usize = 32;
+
+/// Why snapshot bytes could not be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// Not a ledger snapshot, or cut short.
+    #[error("not a ledger snapshot (bad magic or too short)")]
+    NotASnapshot,
+    /// Written by a format this build does not read.
+    #[error("snapshot format version {0} is not supported (this build reads {FORMAT_VERSION})")]
+    UnsupportedVersion(u16),
+    /// The bytes were altered after writing.
+    #[error("snapshot checksum mismatch: the bytes are corrupt")]
+    ChecksumMismatch,
+    /// The checksum matched but the payload does not decode.
+    #[error("snapshot payload does not decode: {0}")]
+    Decode(#[from] postcard::Error),
+    /// The payload decodes to a state that breaks an invariant.
+    #[error("snapshot state is inconsistent: {0}")]
+    Inconsistent(#[from] InvariantViolation),
+}
+
+impl Ledger {
+    /// The state as self-checking bytes, for Raft snapshots.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(HEADER_BYTES);
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let mut bytes = postcard::to_extend(&self.state, bytes).expect("encoding into memory cannot fail");
+        let checksum = blake3::hash(&bytes);
+        bytes.extend_from_slice(checksum.as_bytes());
+        bytes
+    }
+
+    /// A ledger from [`Ledger::snapshot`] bytes, after checking them and the
+    /// invariants of the state they hold.
+    pub fn restore(bytes: &[u8]) -> Result<Self, SnapshotError> {
+        if bytes.len() < HEADER_BYTES + CHECKSUM_BYTES || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(SnapshotError::NotASnapshot);
+        }
+        let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+        if version != FORMAT_VERSION {
+            return Err(SnapshotError::UnsupportedVersion(version));
+        }
+        let (body, checksum) = bytes.split_at(bytes.len() - CHECKSUM_BYTES);
+        if blake3::hash(body).as_bytes() != checksum {
+            return Err(SnapshotError::ChecksumMismatch);
+        }
+        let state: State = postcard::from_bytes(&body[HEADER_BYTES..])?;
+        let ledger = Ledger::from_state(state);
+        ledger.check_invariants()?;
+        Ok(ledger)
+    }
+
+    /// A BLAKE3 hash of the canonical encoding of the whole replicated
+    /// state. Replicas that applied the same log have equal hashes.
+    pub fn state_hash(&self) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new();
+        postcard::to_io(&self.state, &mut hasher).expect("hashing into memory cannot fail");
+        *hasher.finalize().as_bytes()
+    }
+}
