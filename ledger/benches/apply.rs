@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ledger::command::{Adjustment, AdjustStock, CommitHold, HoldLine, RegisterWarehouse, ReleaseHold, Reserve};
+use ledger::command::{AdjustStock, Adjustment, CommitHold, HoldLine, RegisterWarehouse, ReleaseHold, Reserve};
 use ledger::{Command, Envelope, Ledger, LedgerConfig};
 
 const SKUS: u64 = 10_000;
@@ -17,12 +17,7 @@ const WAREHOUSES: u64 = 3;
 const NOW_MS: u64 = 1_700_000_000_000;
 
 fn envelope(id: String, command: Command) -> Envelope {
-    Envelope {
-        id: id.into(),
-        now_ms: NOW_MS,
-        actor: "bench".into(),
-        command,
-    }
+    Envelope { id: id.into(), now_ms: NOW_MS, actor: "bench".into(), command }
 }
 
 /// A region with three warehouses stocking every one of 10,000 SKUs deeply.
@@ -60,10 +55,7 @@ fn reserve(i: u64) -> Envelope {
         format!("reserve-{i}"),
         Command::Reserve(Reserve {
             hold_id: format!("hold-{i}").into(),
-            lines: vec![HoldLine {
-                sku: sku(i.wrapping_mul(7919)).into(),
-                qty: 1,
-            }],
+            lines: vec![HoldLine { sku: sku(i.wrapping_mul(7919)).into(), qty: 1 }],
             preferred_warehouses: Vec::new(),
             ttl_ms: 600_000,
             owner: None,
@@ -74,30 +66,17 @@ fn reserve(i: u64) -> Envelope {
 fn commit(i: u64) -> Envelope {
     envelope(
         format!("commit-{i}"),
-        Command::CommitHold(CommitHold {
-            hold_id: format!("hold-{i}").into(),
-            order_id: format!("order-{i}").into(),
-        }),
+        Command::CommitHold(CommitHold { hold_id: format!("hold-{i}").into(), order_id: format!("order-{i}").into() }),
     )
 }
 
 fn release(i: u64) -> Envelope {
-    envelope(
-        format!("release-{i}"),
-        Command::ReleaseHold(ReleaseHold {
-            hold_id: format!("hold-{i}").into(),
-        }),
-    )
+    envelope(format!("release-{i}"), Command::ReleaseHold(ReleaseHold { hold_id: format!("hold-{i}").into() }))
 }
 
 /// Times applying `measured(i)` for `iters` commands, each after `setup(i)`
 /// was applied untimed.
-fn run(
-    base: &Ledger,
-    iters: u64,
-    setup: Option<fn(u64) -> Envelope>,
-    measured: fn(u64) -> Envelope,
-) -> Duration {
+fn run(base: &Ledger, iters: u64, setup: Option<fn(u64) -> Envelope>, measured: fn(u64) -> Envelope) -> Duration {
     let mut ledger = base.clone();
     if let Some(setup) = setup {
         for i in 0..iters {
@@ -110,10 +89,7 @@ fn run(
         black_box(ledger.apply(black_box(command)));
     }
     let elapsed = start.elapsed();
-    assert!(
-        ledger.apply(&measured(0)).replayed,
-        "every measured command applied (the first is now a replay)"
-    );
+    assert!(ledger.apply(&measured(0)).replayed, "every measured command applied (the first is now a replay)");
     elapsed
 }
 
@@ -122,12 +98,8 @@ fn bench_apply(c: &mut Criterion) {
     let mut group = c.benchmark_group("apply_10k_skus");
     group.throughput(Throughput::Elements(1));
     group.bench_function("reserve", |b| b.iter_custom(|iters| run(&base, iters, None, reserve)));
-    group.bench_function("commit", |b| {
-        b.iter_custom(|iters| run(&base, iters, Some(reserve), commit))
-    });
-    group.bench_function("release", |b| {
-        b.iter_custom(|iters| run(&base, iters, Some(reserve), release))
-    });
+    group.bench_function("commit", |b| b.iter_custom(|iters| run(&base, iters, Some(reserve), commit)));
+    group.bench_function("release", |b| b.iter_custom(|iters| run(&base, iters, Some(reserve), release)));
     group.finish();
 }
 

@@ -97,10 +97,7 @@ impl Ledger {
     fn check_cart_size(&self, shopper: &ShopperId, cart: &Cart) -> Result<(), Rejection> {
         let max_lines = self.state.config.max_cart_lines;
         if cart.lines.len() > max_lines as usize {
-            return Err(Rejection::CartFull {
-                shopper: shopper.clone(),
-                max_lines,
-            });
+            return Err(Rejection::CartFull { shopper: shopper.clone(), max_lines });
         }
         Ok(())
     }

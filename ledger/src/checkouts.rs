@@ -96,10 +96,7 @@ impl Ledger {
         }
         let max_lines = self.state.config.max_lines_per_command as usize;
         if cmd.lines.is_empty() || cmd.lines.len() > max_lines {
-            return Err(Rejection::invalid(
-                "lines",
-                format!("must have between 1 and {max_lines} lines"),
-            ));
+            return Err(Rejection::invalid("lines", format!("must have between 1 and {max_lines} lines")));
         }
         let mut total: u128 = 0;
         for (i, line) in cmd.lines.iter().enumerate() {
@@ -113,9 +110,7 @@ impl Ledger {
             .filter(|&total| total <= MAX_MONEY_MINOR)
             .ok_or_else(|| Rejection::invalid("lines", "the total exceeds the maximum amount 10^15"))?;
         if self.state.checkouts.contains_key(&cmd.checkout_id) {
-            return Err(Rejection::CheckoutExists {
-                checkout_id: cmd.checkout_id.clone(),
-            });
+            return Err(Rejection::CheckoutExists { checkout_id: cmd.checkout_id.clone() });
         }
         self.state.checkouts.insert(
             cmd.checkout_id.clone(),
@@ -135,10 +130,7 @@ impl Ledger {
                 created_at_ms: now_ms,
             },
         );
-        Ok(Outcome::CheckoutRecorded {
-            status: CheckoutStatus::Started,
-            total_minor,
-        })
+        Ok(Outcome::CheckoutRecorded { status: CheckoutStatus::Started, total_minor })
     }
 
     pub(crate) fn record_checkout_step(&mut self, cmd: &RecordCheckoutStep, now_ms: u64) -> Result<Outcome, Rejection> {
@@ -148,9 +140,7 @@ impl Ledger {
             .state
             .checkouts
             .get_mut(&cmd.checkout_id)
-            .ok_or_else(|| Rejection::UnknownCheckout {
-                checkout_id: cmd.checkout_id.clone(),
-            })?;
+            .ok_or_else(|| Rejection::UnknownCheckout { checkout_id: cmd.checkout_id.clone() })?;
         let from = checkout.status;
         let to = match (&cmd.step, from) {
             (CheckoutStep::HoldsPlaced { .. }, CheckoutStatus::Started) => CheckoutStatus::HoldsPlaced,
@@ -193,14 +183,8 @@ impl Ledger {
             CheckoutStep::PaymentVoided => checkout.payment_voided = true,
         }
         checkout.status = to;
-        checkout.steps.push(RecordedStep {
-            step: cmd.step.clone(),
-            at_ms: now_ms,
-        });
-        Ok(Outcome::CheckoutRecorded {
-            status: to,
-            total_minor: checkout.total_minor,
-        })
+        checkout.steps.push(RecordedStep { step: cmd.step.clone(), at_ms: now_ms });
+        Ok(Outcome::CheckoutRecorded { status: to, total_minor: checkout.total_minor })
     }
 
     /// The checkout with this id.

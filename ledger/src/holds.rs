@@ -84,10 +84,7 @@ impl Ledger {
         }
         let max_lines = self.state.config.max_lines_per_command as usize;
         if cmd.lines.is_empty() || cmd.lines.len() > max_lines {
-            return Err(Rejection::invalid(
-                "lines",
-                format!("must have between 1 and {max_lines} lines"),
-            ));
+            return Err(Rejection::invalid("lines", format!("must have between 1 and {max_lines} lines")));
         }
         if cmd.ttl_ms == 0 || cmd.ttl_ms > self.state.config.max_hold_ttl_ms {
             return Err(Rejection::invalid(
@@ -105,9 +102,7 @@ impl Ledger {
         }
         let demand = sum_demand(cmd)?;
         if self.state.holds.contains_key(&cmd.hold_id) {
-            return Err(Rejection::HoldExists {
-                hold_id: cmd.hold_id.clone(),
-            });
+            return Err(Rejection::HoldExists { hold_id: cmd.hold_id.clone() });
         }
         let allocations = self.allocate(&demand, &cmd.preferred_warehouses)?;
         for allocation in &allocations {
@@ -129,10 +124,7 @@ impl Ledger {
                 ended_at_ms: None,
             },
         );
-        Ok(Outcome::Reserved {
-            allocations,
-            expires_at_ms,
-        })
+        Ok(Outcome::Reserved { allocations, expires_at_ms })
     }
 
     /// Fills each SKU's demand from warehouses in preference order (the
@@ -147,12 +139,7 @@ impl Ledger {
         let mut short = Vec::new();
         for (&sku, &wanted) in demand {
             let Some(by_warehouse) = self.state.levels.get(sku) else {
-                short.push(ShortLine {
-                    sku: sku.clone(),
-                    warehouse: None,
-                    requested: wanted,
-                    available: 0,
-                });
+                short.push(ShortLine { sku: sku.clone(), warehouse: None, requested: wanted, available: 0 });
                 continue;
             };
             let first_allocation = allocations.len();
@@ -165,11 +152,7 @@ impl Ledger {
                 let take = available.min(remaining);
                 if take > 0 {
                     remaining -= take;
-                    allocations.push(Allocation {
-                        sku: sku.clone(),
-                        warehouse: warehouse.clone(),
-                        qty: take,
-                    });
+                    allocations.push(Allocation { sku: sku.clone(), warehouse: warehouse.clone(), qty: take });
                 }
             }
             if remaining > 0 {
@@ -182,33 +165,16 @@ impl Ledger {
                 });
             }
         }
-        if short.is_empty() {
-            Ok(allocations)
-        } else {
-            Err(Rejection::InsufficientStock { lines: short })
-        }
+        if short.is_empty() { Ok(allocations) } else { Err(Rejection::InsufficientStock { lines: short }) }
     }
 
-    pub(crate) fn commit_hold(
-        &mut self,
-        cmd: &CommitHold,
-        actor: &Actor,
-        now_ms: u64,
-    ) -> Result<Outcome, Rejection> {
+    pub(crate) fn commit_hold(&mut self, cmd: &CommitHold, actor: &Actor, now_ms: u64) -> Result<Outcome, Rejection> {
         validate_id("order_id", cmd.order_id.as_str())?;
         self.pending_hold(&cmd.hold_id)?;
         if self.state.orders.contains_key(&cmd.order_id) {
-            return Err(Rejection::OrderExists {
-                order_id: cmd.order_id.clone(),
-            });
+            return Err(Rejection::OrderExists { order_id: cmd.order_id.clone() });
         }
-        let hold = self.end_hold(
-            &cmd.hold_id,
-            HoldStatus::Committed {
-                order_id: cmd.order_id.clone(),
-            },
-            now_ms,
-        );
+        let hold = self.end_hold(&cmd.hold_id, HoldStatus::Committed { order_id: cmd.order_id.clone() }, now_ms);
         let mut lines = Vec::with_capacity(hold.allocations.len());
         for allocation in &hold.allocations {
             let level = self.level_mut(&allocation.sku, &allocation.warehouse);
@@ -238,9 +204,7 @@ impl Ledger {
                 }],
             },
         );
-        Ok(Outcome::HoldCommitted {
-            order_id: cmd.order_id.clone(),
-        })
+        Ok(Outcome::HoldCommitted { order_id: cmd.order_id.clone() })
     }
 
     pub(crate) fn release_hold(&mut self, cmd: &ReleaseHold, now_ms: u64) -> Result<Outcome, Rejection> {
@@ -266,29 +230,16 @@ impl Ledger {
     /// The hold, if it is pending; the reason it cannot be used otherwise.
     fn pending_hold(&self, hold_id: &HoldId) -> Result<&Hold, Rejection> {
         validate_id("hold_id", hold_id.as_str())?;
-        let hold = self
-            .state
-            .holds
-            .get(hold_id)
-            .ok_or_else(|| Rejection::UnknownHold {
-                hold_id: hold_id.clone(),
-            })?;
+        let hold = self.state.holds.get(hold_id).ok_or_else(|| Rejection::UnknownHold { hold_id: hold_id.clone() })?;
         if hold.status != HoldStatus::Pending {
-            return Err(Rejection::HoldNotPending {
-                hold_id: hold_id.clone(),
-                status: hold.status.name().to_owned(),
-            });
+            return Err(Rejection::HoldNotPending { hold_id: hold_id.clone(), status: hold.status.name().to_owned() });
         }
         Ok(hold)
     }
 
     /// Marks a pending hold ended (exactly once) and returns a copy of it.
     fn end_hold(&mut self, hold_id: &HoldId, status: HoldStatus, now_ms: u64) -> Hold {
-        let hold = self
-            .state
-            .holds
-            .get_mut(hold_id)
-            .expect("invariant: ending a hold that exists");
+        let hold = self.state.holds.get_mut(hold_id).expect("invariant: ending a hold that exists");
         assert_eq!(hold.status, HoldStatus::Pending, "a hold ends exactly once");
         hold.status = status;
         hold.ended_at_ms = Some(now_ms);

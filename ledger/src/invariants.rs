@@ -59,7 +59,10 @@ impl Ledger {
                     }
                 }
                 (HoldStatus::Pending, Some(_)) | (_, None) => {
-                    return fail(format!("hold {} has status {:?} and end time {:?}", hold.id, hold.status, hold.ended_at_ms));
+                    return fail(format!(
+                        "hold {} has status {:?} and end time {:?}",
+                        hold.id, hold.status, hold.ended_at_ms
+                    ));
                 }
                 (HoldStatus::Committed { order_id }, Some(_)) => {
                     if state.orders.get(order_id).is_none_or(|o| o.hold_id != hold.id) {

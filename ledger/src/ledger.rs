@@ -92,11 +92,7 @@ impl Index {
             }
         }
         index.ended.make_contiguous().sort();
-        index.records = state
-            .idempotency
-            .iter()
-            .map(|(id, record)| (record.at_ms, id.clone()))
-            .collect();
+        index.records = state.idempotency.iter().map(|(id, record)| (record.at_ms, id.clone())).collect();
         index.records.make_contiguous().sort();
         index
     }
@@ -113,11 +109,7 @@ impl Index {
         &'a self,
         preferred: &'a [WarehouseId],
     ) -> impl Iterator<Item = &'a WarehouseId> + 'a {
-        let firsts = preferred
-            .iter()
-            .enumerate()
-            .filter(move |(i, w)| !preferred[..*i].contains(w))
-            .map(|(_, w)| w);
+        let firsts = preferred.iter().enumerate().filter(move |(i, w)| !preferred[..*i].contains(w)).map(|(_, w)| w);
         let rest = self.warehouse_order.iter().filter(move |w| !preferred.contains(w));
         firsts.chain(rest)
     }
@@ -198,39 +190,26 @@ impl Ledger {
             let result = Ok(self.purge(now_ms, holds_expired));
             return Applied { result, replayed: false };
         }
-        if let Err(rejection) = validate_id("id", envelope.id.as_str())
-            .and_then(|()| validate_id("actor", envelope.actor.as_str()))
+        if let Err(rejection) =
+            validate_id("id", envelope.id.as_str()).and_then(|()| validate_id("actor", envelope.actor.as_str()))
         {
-            return Applied {
-                result: Err(rejection),
-                replayed: false,
-            };
+            return Applied { result: Err(rejection), replayed: false };
         }
         let digest = payload_digest(&envelope.actor, &envelope.command);
         if let Some(record) = self.state.idempotency.get(&envelope.id) {
             return if record.digest == digest {
-                Applied {
-                    result: record.result.clone(),
-                    replayed: true,
-                }
+                Applied { result: record.result.clone(), replayed: true }
             } else {
                 Applied {
-                    result: Err(Rejection::IdempotencyConflict {
-                        command_id: envelope.id.clone(),
-                    }),
+                    result: Err(Rejection::IdempotencyConflict { command_id: envelope.id.clone() }),
                     replayed: false,
                 }
             };
         }
         let result = self.execute(envelope, now_ms);
-        self.state.idempotency.insert(
-            envelope.id.clone(),
-            IdempotencyRecord {
-                digest,
-                result: result.clone(),
-                at_ms: now_ms,
-            },
-        );
+        self.state
+            .idempotency
+            .insert(envelope.id.clone(), IdempotencyRecord { digest, result: result.clone(), at_ms: now_ms });
         self.index.records.push_back((now_ms, envelope.id.clone()));
         Applied { result, replayed: false }
     }
@@ -277,11 +256,7 @@ impl Ledger {
             debug_assert!(hold.is_some_and(|h| h.status != HoldStatus::Pending));
             holds_purged += 1;
         }
-        Outcome::Expired {
-            holds_expired,
-            records_purged,
-            holds_purged,
-        }
+        Outcome::Expired { holds_expired, records_purged, holds_purged }
     }
 
     /// The shared settings.
@@ -320,6 +295,16 @@ impl Ledger {
     /// Every order, by id.
     pub fn orders(&self) -> impl Iterator<Item = &Order> {
         self.state.orders.values()
+    }
+
+    /// Every non-empty cart, by shopper.
+    pub fn carts(&self) -> impl Iterator<Item = (&ShopperId, &Cart)> {
+        self.state.carts.iter()
+    }
+
+    /// Every checkout record, by id.
+    pub fn checkouts(&self) -> impl Iterator<Item = &Checkout> {
+        self.state.checkouts.values()
     }
 
     /// The idempotency record of a command id, if still retained.

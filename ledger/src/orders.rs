@@ -102,7 +102,12 @@ pub struct Order {
 }
 
 impl Ledger {
-    pub(crate) fn advance_order(&mut self, cmd: &AdvanceOrder, actor: &Actor, now_ms: u64) -> Result<Outcome, Rejection> {
+    pub(crate) fn advance_order(
+        &mut self,
+        cmd: &AdvanceOrder,
+        actor: &Actor,
+        now_ms: u64,
+    ) -> Result<Outcome, Rejection> {
         let order = self.order_for_update(&cmd.order_id)?;
         let (allowed, to) = match cmd.step {
             OrderStep::Picking => (order.status == OrderStatus::Confirmed, OrderStatus::Picking),
@@ -124,10 +129,8 @@ impl Ledger {
     ) -> Result<Outcome, Rejection> {
         self.require_warehouse(&cmd.warehouse)?;
         let order = self.order(&cmd.order_id).ok_or_else(|| unknown_order(&cmd.order_id))?;
-        let shippable = matches!(
-            order.status,
-            OrderStatus::Confirmed | OrderStatus::Picking | OrderStatus::PartiallyShipped
-        );
+        let shippable =
+            matches!(order.status, OrderStatus::Confirmed | OrderStatus::Picking | OrderStatus::PartiallyShipped);
         if !shippable {
             return Err(transition_error(order, OrderStatus::Shipped));
         }
@@ -135,10 +138,7 @@ impl Ledger {
             .filter(|&i| !order.lines[i].shipped && order.lines[i].warehouse == cmd.warehouse)
             .collect();
         if to_ship.is_empty() {
-            return Err(Rejection::NothingToShip {
-                order_id: cmd.order_id.clone(),
-                warehouse: cmd.warehouse.clone(),
-            });
+            return Err(Rejection::NothingToShip { order_id: cmd.order_id.clone(), warehouse: cmd.warehouse.clone() });
         }
         let mut postings = Vec::with_capacity(to_ship.len());
         for &i in &to_ship {
@@ -148,10 +148,7 @@ impl Ledger {
             // The units leave the shelf and the order's claim together, so
             // availability does not move.
             level.allocated -= line.qty;
-            let deltas = Deltas {
-                on_hand: -signed(line.qty),
-                ..Deltas::default()
-            };
+            let deltas = Deltas { on_hand: -signed(line.qty), ..Deltas::default() };
             postings.push(propose(&line.sku, &line.warehouse, level, Reason::Shipped, deltas)?);
         }
         let reference = cmd.order_id.to_string();
@@ -185,9 +182,7 @@ impl Ledger {
         }
         let order = self.order_for_update(&cmd.order_id)?;
         transition(order, OrderStatus::Cancelled, actor, now_ms, cmd.reason.clone());
-        Ok(Outcome::OrderUpdated {
-            status: OrderStatus::Cancelled,
-        })
+        Ok(Outcome::OrderUpdated { status: OrderStatus::Cancelled })
     }
 
     pub(crate) fn return_order(
@@ -199,16 +194,11 @@ impl Ledger {
     ) -> Result<Outcome, Rejection> {
         let max_lines = self.state.config.max_lines_per_command as usize;
         if cmd.lines.is_empty() || cmd.lines.len() > max_lines {
-            return Err(Rejection::invalid(
-                "lines",
-                format!("must have between 1 and {max_lines} lines"),
-            ));
+            return Err(Rejection::invalid("lines", format!("must have between 1 and {max_lines} lines")));
         }
         let order = self.order(&cmd.order_id).ok_or_else(|| unknown_order(&cmd.order_id))?;
-        let returnable_status = matches!(
-            order.status,
-            OrderStatus::Shipped | OrderStatus::Delivered | OrderStatus::PartiallyReturned
-        );
+        let returnable_status =
+            matches!(order.status, OrderStatus::Shipped | OrderStatus::Delivered | OrderStatus::PartiallyReturned);
         if !returnable_status {
             return Err(transition_error(order, OrderStatus::Returned));
         }
@@ -219,10 +209,7 @@ impl Ledger {
         let mut postings = Vec::with_capacity(cmd.lines.len());
         for (i, ret) in cmd.lines.iter().enumerate() {
             validate_positive(("lines", i, "qty"), ret.qty)?;
-            let Some(at) = order
-                .lines
-                .iter()
-                .position(|line| line.sku == ret.sku && line.warehouse == ret.warehouse)
+            let Some(at) = order.lines.iter().position(|line| line.sku == ret.sku && line.warehouse == ret.warehouse)
             else {
                 return Err(Rejection::invalid(
                     FieldName::name(("lines", i, "sku")),
@@ -275,17 +262,12 @@ impl Ledger {
 
     fn order_for_update(&mut self, order_id: &OrderId) -> Result<&mut Order, Rejection> {
         validate_id("order_id", order_id.as_str())?;
-        self.state
-            .orders
-            .get_mut(order_id)
-            .ok_or_else(|| unknown_order(order_id))
+        self.state.orders.get_mut(order_id).ok_or_else(|| unknown_order(order_id))
     }
 }
 
 fn unknown_order(order_id: &OrderId) -> Rejection {
-    Rejection::UnknownOrder {
-        order_id: order_id.clone(),
-    }
+    Rejection::UnknownOrder { order_id: order_id.clone() }
 }
 
 fn transition_error(order: &Order, to: OrderStatus) -> Rejection {
@@ -299,10 +281,5 @@ fn transition_error(order: &Order, to: OrderStatus) -> Rejection {
 
 fn transition(order: &mut Order, to: OrderStatus, actor: &Actor, now_ms: u64, note: String) {
     order.status = to;
-    order.timeline.push(StatusChange {
-        status: to,
-        at_ms: now_ms,
-        actor: actor.clone(),
-        note,
-    });
+    order.timeline.push(StatusChange { status: to, at_ms: now_ms, actor: actor.clone(), note });
 }

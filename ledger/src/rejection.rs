@@ -175,9 +175,6 @@ pub enum Rejection {
 impl Rejection {
     /// An [`Rejection::InvalidInput`] naming `field`.
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::InvalidInput {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        Self::InvalidInput { field: field.into(), reason: reason.into() }
     }
 }

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{Adjustment, AdjustStock, RegisterWarehouse, TransferStock};
+use crate::command::{AdjustStock, Adjustment, RegisterWarehouse, TransferStock};
 use crate::ids::{Actor, CommandId, Sku, WarehouseId, validate_id};
 use crate::ledger::Ledger;
 use crate::outcome::Outcome;
@@ -52,9 +52,7 @@ impl StockLevel {
     /// The ledger's central invariant is that this never goes below zero;
     /// every command that would make it so is rejected.
     pub fn available(&self) -> Quantity {
-        self.signed_available()
-            .try_into()
-            .expect("invariant: available >= 0 after every apply")
+        self.signed_available().try_into().expect("invariant: available >= 0 after every apply")
     }
 
     /// `available` without the invariant: used to test a proposed level.
@@ -140,11 +138,7 @@ pub(crate) struct Posting {
 
 /// Checks a free-text field's length.
 pub(crate) fn validate_text(field: &str, value: &str) -> Result<(), Rejection> {
-    if value.len() > MAX_TEXT_BYTES {
-        Err(Rejection::invalid(field, "must be at most 1024 bytes"))
-    } else {
-        Ok(())
-    }
+    if value.len() > MAX_TEXT_BYTES { Err(Rejection::invalid(field, "must be at most 1024 bytes")) } else { Ok(()) }
 }
 
 /// Converts a validated quantity (at most 10^12) to a signed delta.
@@ -159,15 +153,10 @@ impl Ledger {
         validate_text("name", &cmd.name)?;
         validate_text("location", &cmd.location)?;
         if cmd.region != self.state.config.region {
-            return Err(Rejection::WrongRegion {
-                expected: self.state.config.region.clone(),
-                got: cmd.region.clone(),
-            });
+            return Err(Rejection::WrongRegion { expected: self.state.config.region.clone(), got: cmd.region.clone() });
         }
         if self.state.warehouses.contains_key(&cmd.warehouse) {
-            return Err(Rejection::WarehouseExists {
-                warehouse: cmd.warehouse.clone(),
-            });
+            return Err(Rejection::WarehouseExists { warehouse: cmd.warehouse.clone() });
         }
         self.state.warehouses.insert(
             cmd.warehouse.clone(),
@@ -208,10 +197,7 @@ impl Ledger {
         let posting = propose(&cmd.sku, &cmd.warehouse, level, reason, deltas)?;
         let level = posting.level;
         self.post(posting, command_id, actor, &cmd.reference, now_ms);
-        Ok(Outcome::StockAdjusted {
-            level,
-            journal_seq: self.state.journal.len() as u64,
-        })
+        Ok(Outcome::StockAdjusted { level, journal_seq: self.state.journal.len() as u64 })
     }
 
     pub(crate) fn transfer_stock(
@@ -235,20 +221,14 @@ impl Ledger {
             &cmd.from,
             self.level(&cmd.sku, &cmd.from),
             Reason::TransferOut,
-            Deltas {
-                on_hand: -qty,
-                ..Deltas::default()
-            },
+            Deltas { on_hand: -qty, ..Deltas::default() },
         )?;
         let into = propose(
             &cmd.sku,
             &cmd.to,
             self.level(&cmd.sku, &cmd.to),
             Reason::TransferIn,
-            Deltas {
-                on_hand: qty,
-                ..Deltas::default()
-            },
+            Deltas { on_hand: qty, ..Deltas::default() },
         )?;
         let (from, to) = (out.level, into.level);
         self.post(out, command_id, actor, &cmd.reference, now_ms);
@@ -258,21 +238,14 @@ impl Ledger {
 
     /// The level of `(sku, warehouse)`; all zero if nothing was ever posted there.
     pub fn level(&self, sku: &Sku, warehouse: &WarehouseId) -> StockLevel {
-        self.state
-            .levels
-            .get(sku)
-            .and_then(|by_warehouse| by_warehouse.get(warehouse))
-            .copied()
-            .unwrap_or_default()
+        self.state.levels.get(sku).and_then(|by_warehouse| by_warehouse.get(warehouse)).copied().unwrap_or_default()
     }
 
     pub(crate) fn require_warehouse(&self, warehouse: &WarehouseId) -> Result<(), Rejection> {
         if self.state.warehouses.contains_key(warehouse) {
             Ok(())
         } else {
-            Err(Rejection::UnknownWarehouse {
-                warehouse: warehouse.clone(),
-            })
+            Err(Rejection::UnknownWarehouse { warehouse: warehouse.clone() })
         }
     }
 
@@ -305,11 +278,7 @@ impl Ledger {
     /// Stores a level that has passed [`check_level`].
     pub(crate) fn set_level(&mut self, sku: Sku, warehouse: WarehouseId, level: StockLevel) {
         debug_assert!(level.signed_available() >= 0);
-        self.state
-            .levels
-            .entry(sku)
-            .or_default()
-            .insert(warehouse, level);
+        self.state.levels.entry(sku).or_default().insert(warehouse, level);
     }
 
     /// A mutable level that is known to exist (it carries a claim).
@@ -325,10 +294,7 @@ impl Ledger {
 /// The journal deltas of an adjustment, given the current level.
 fn adjustment_deltas(adjustment: &Adjustment, level: &StockLevel) -> Result<(Reason, Deltas), Rejection> {
     let field = "adjustment.qty";
-    let only_on_hand = |on_hand| Deltas {
-        on_hand,
-        ..Deltas::default()
-    };
+    let only_on_hand = |on_hand| Deltas { on_hand, ..Deltas::default() };
     Ok(match *adjustment {
         Adjustment::Received { qty } => {
             validate_positive(field, qty)?;
@@ -340,25 +306,15 @@ fn adjustment_deltas(adjustment: &Adjustment, level: &StockLevel) -> Result<(Rea
         }
         Adjustment::Damaged { qty } => {
             validate_positive(field, qty)?;
-            let deltas = Deltas {
-                damaged: signed(qty),
-                ..Deltas::default()
-            };
+            let deltas = Deltas { damaged: signed(qty), ..Deltas::default() };
             (Reason::Damaged, deltas)
         }
         Adjustment::DisposeDamaged { qty } => {
             validate_positive(field, qty)?;
             if qty > level.damaged {
-                return Err(Rejection::invalid(
-                    field,
-                    format!("exceeds the {} damaged units on hand", level.damaged),
-                ));
+                return Err(Rejection::invalid(field, format!("exceeds the {} damaged units on hand", level.damaged)));
             }
-            let deltas = Deltas {
-                on_hand: -signed(qty),
-                damaged: -signed(qty),
-                ..Deltas::default()
-            };
+            let deltas = Deltas { on_hand: -signed(qty), damaged: -signed(qty), ..Deltas::default() };
             (Reason::DisposeDamaged, deltas)
         }
         Adjustment::Shrink { qty } => {
@@ -367,28 +323,19 @@ fn adjustment_deltas(adjustment: &Adjustment, level: &StockLevel) -> Result<(Rea
         }
         Adjustment::Returned { qty, damaged } => {
             validate_positive(field, qty)?;
-            let deltas = Deltas {
-                on_hand: signed(qty),
-                damaged: if damaged { signed(qty) } else { 0 },
-                ..Deltas::default()
-            };
+            let deltas =
+                Deltas { on_hand: signed(qty), damaged: if damaged { signed(qty) } else { 0 }, ..Deltas::default() };
             (Reason::Returned, deltas)
         }
         Adjustment::Correction { delta } => {
             if delta == 0 || delta.unsigned_abs() > MAX_QUANTITY {
-                return Err(Rejection::invalid(
-                    "adjustment.delta",
-                    "must be non-zero and at most 10^12 in magnitude",
-                ));
+                return Err(Rejection::invalid("adjustment.delta", "must be non-zero and at most 10^12 in magnitude"));
             }
             (Reason::Correction, only_on_hand(delta))
         }
         Adjustment::SetSafetyStock { qty } => {
             validate_count(field, qty)?;
-            let deltas = Deltas {
-                safety_stock: signed(qty) - signed(level.safety_stock),
-                ..Deltas::default()
-            };
+            let deltas = Deltas { safety_stock: signed(qty) - signed(level.safety_stock), ..Deltas::default() };
             (Reason::SafetyStock, deltas)
         }
     })
@@ -407,8 +354,7 @@ pub(crate) fn propose(
     let damaged = i128::from(level.damaged) + i128::from(deltas.damaged);
     let safety_stock = i128::from(level.safety_stock) + i128::from(deltas.safety_stock);
     debug_assert!(damaged >= 0 && safety_stock >= 0, "callers never drain a bucket below zero");
-    let available_next =
-        on_hand - damaged - safety_stock - i128::from(level.held) - i128::from(level.allocated);
+    let available_next = on_hand - damaged - safety_stock - i128::from(level.held) - i128::from(level.allocated);
     if available_next < 0 {
         let available = level.available();
         return Err(Rejection::InsufficientStock {
@@ -421,27 +367,17 @@ pub(crate) fn propose(
             }],
         });
     }
-    let bucket = |field: &str, value: i128| {
-        Quantity::try_from(value)
-            .ok()
-            .filter(|&qty| qty <= MAX_QUANTITY)
-            .ok_or_else(|| Rejection::QuantityOverflow {
-                field: field.to_owned(),
-                sku: sku.clone(),
-                warehouse: warehouse.clone(),
+    let bucket =
+        |field: &str, value: i128| {
+            Quantity::try_from(value).ok().filter(|&qty| qty <= MAX_QUANTITY).ok_or_else(|| {
+                Rejection::QuantityOverflow { field: field.to_owned(), sku: sku.clone(), warehouse: warehouse.clone() }
             })
-    };
+        };
     let next = StockLevel {
         on_hand: bucket("on_hand", on_hand)?,
         damaged: bucket("damaged", damaged)?,
         safety_stock: bucket("safety_stock", safety_stock)?,
         ..level
     };
-    Ok(Posting {
-        sku: sku.clone(),
-        warehouse: warehouse.clone(),
-        level: next,
-        reason,
-        deltas,
-    })
+    Ok(Posting { sku: sku.clone(), warehouse: warehouse.clone(), level: next, reason, deltas })
 }
