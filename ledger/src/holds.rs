@@ -6,8 +6,6 @@
 //! check-then-write race behind every oversell bug reported against other
 //! commerce backends cannot happen here.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::command::{CommitHold, ReleaseHold, Reserve};
@@ -130,14 +128,10 @@ impl Ledger {
     /// Fills each SKU's demand from warehouses in preference order (the
     /// preferred list, then the rest by priority), splitting across
     /// warehouses where one is not enough. Reads only.
-    fn allocate(
-        &self,
-        demand: &BTreeMap<&Sku, Quantity>,
-        preferred: &[WarehouseId],
-    ) -> Result<Vec<Allocation>, Rejection> {
+    fn allocate(&self, demand: &[(&Sku, Quantity)], preferred: &[WarehouseId]) -> Result<Vec<Allocation>, Rejection> {
         let mut allocations = Vec::with_capacity(demand.len());
         let mut short = Vec::new();
-        for (&sku, &wanted) in demand {
+        for &(sku, wanted) in demand {
             let Some(by_warehouse) = self.state.levels.get(sku) else {
                 short.push(ShortLine { sku: sku.clone(), warehouse: None, requested: wanted, available: 0 });
                 continue;
@@ -263,20 +257,28 @@ impl Ledger {
     }
 }
 
-/// Validates lines and sums each SKU's demand (bundles list a SKU twice).
-fn sum_demand(cmd: &Reserve) -> Result<BTreeMap<&Sku, Quantity>, Rejection> {
-    let mut demand: BTreeMap<&Sku, Quantity> = BTreeMap::new();
+/// Validates lines and sums each SKU's demand (bundles list a SKU twice),
+/// in SKU order. A linear scan: there are at most `max_lines_per_command`.
+fn sum_demand(cmd: &Reserve) -> Result<Vec<(&Sku, Quantity)>, Rejection> {
+    let mut demand: Vec<(&Sku, Quantity)> = Vec::with_capacity(cmd.lines.len());
     for (i, line) in cmd.lines.iter().enumerate() {
         validate_id(("lines", i, "sku"), line.sku.as_str())?;
         validate_positive(("lines", i, "qty"), line.qty)?;
-        let total = demand.entry(&line.sku).or_default();
-        *total += line.qty;
-        if *total > MAX_QUANTITY {
+        let at = match demand.iter().position(|(sku, _)| *sku == &line.sku) {
+            Some(at) => at,
+            None => {
+                demand.push((&line.sku, 0));
+                demand.len() - 1
+            }
+        };
+        demand[at].1 += line.qty;
+        if demand[at].1 > MAX_QUANTITY {
             return Err(Rejection::invalid(
                 format!("lines[{i}].qty"),
                 "the SKU's total demand exceeds the maximum quantity 10^12",
             ));
         }
     }
+    demand.sort_unstable_by(|a, b| a.0.cmp(b.0));
     Ok(demand)
 }

@@ -25,8 +25,13 @@ pub struct IdempotencyRecord {
 
 /// Digest of what a command asks for: the actor and the command, but not
 /// the leader's time stamp (a retry is stamped anew) nor the id itself.
-pub fn payload_digest(actor: &Actor, command: &Command) -> Digest {
-    let mut hasher = blake3::Hasher::new();
-    postcard::to_io(&(actor, command), &mut hasher).expect("hashing into memory cannot fail");
-    *hasher.finalize().as_bytes()
+///
+/// `scratch` is a reusable buffer, so the apply path does not allocate for it.
+pub fn payload_digest(actor: &Actor, command: &Command, scratch: &mut Vec<u8>) -> Digest {
+    scratch.clear();
+    let encoded =
+        postcard::to_extend(&(actor, command), std::mem::take(scratch)).expect("encoding into memory cannot fail");
+    let digest = *blake3::hash(&encoded).as_bytes();
+    *scratch = encoded;
+    digest
 }

@@ -4,8 +4,13 @@
 //! Every id is validated when a command is applied (see [`validate_id`]):
 //! non-empty, at most [`MAX_ID_BYTES`] bytes, no control characters. The
 //! limit keeps idempotency records and indexes bounded.
+//!
+//! Ids are shared (`Arc<str>`): the same SKU or hold id sits in a level's
+//! key, a hold, an allocation, an index and an idempotency record, and
+//! copying it there must not allocate on the apply path.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +24,7 @@ macro_rules! string_id {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(pub String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// The id as a string slice.
@@ -36,13 +41,13 @@ macro_rules! string_id {
 
         impl From<&str> for $name {
             fn from(value: &str) -> Self {
-                Self(value.to_owned())
+                Self(Arc::from(value))
             }
         }
 
         impl From<String> for $name {
             fn from(value: String) -> Self {
-                Self(value)
+                Self(Arc::from(value))
             }
         }
     };

@@ -143,6 +143,8 @@ impl Index {
 pub struct Ledger {
     pub(crate) state: State,
     pub(crate) index: Index,
+    /// Reused buffer for encoding commands to digest them.
+    scratch: Vec<u8>,
 }
 
 impl PartialEq for Ledger {
@@ -170,7 +172,7 @@ impl Ledger {
 
     pub(crate) fn from_state(state: State) -> Self {
         let index = Index::rebuild(&state);
-        Self { state, index }
+        Self { state, index, scratch: Vec::new() }
     }
 
     /// Applies one command. Never panics on any input: a command that cannot
@@ -195,7 +197,7 @@ impl Ledger {
         {
             return Applied { result: Err(rejection), replayed: false };
         }
-        let digest = payload_digest(&envelope.actor, &envelope.command);
+        let digest = payload_digest(&envelope.actor, &envelope.command, &mut self.scratch);
         if let Some(record) = self.state.idempotency.get(&envelope.id) {
             return if record.digest == digest {
                 Applied { result: record.result.clone(), replayed: true }
