@@ -104,7 +104,7 @@ fn main() {
     ledger.check_invariants().expect("invariants hold");
 
     let on_hand: u64 = UNITS_PER_WAREHOUSE.iter().map(|(_, units)| units).sum();
-    let allocated: u64 = ledger.levels().map(|(_, _, level)| level.allocated).sum();
+    let allocated: u64 = ledger.levels().into_iter().map(|(_, _, level)| level.allocated).sum();
     println!("flash sale: {SHOPPERS} shoppers, {on_hand} units of {SKU} in 3 warehouses");
     println!("  holds placed        {held}");
     println!("  turned away         {sold_out} (sold out, told how many were left)");

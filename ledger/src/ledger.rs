@@ -1,8 +1,8 @@
 //! The [`Ledger`]: one region's state, and `apply`, the only way to change it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::carts::Cart;
 use crate::checkouts::Checkout;
@@ -51,19 +51,47 @@ impl LedgerConfig {
 }
 
 /// The replicated state: exactly what snapshots carry and the state hash covers.
+///
+/// The large keyed collections are hash maps: the apply path does a handful
+/// of lookups per command in maps of up to millions of entries, and a
+/// B-tree of string keys costs a cache miss per comparison. Nothing that
+/// decides a result iterates them; where order is observable (encoding,
+/// queries) entries are sorted by key first, so the encoding, and with it
+/// the state hash, depends only on the content.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct State {
     pub(crate) config: LedgerConfig,
     /// Highest leader time seen; the ledger's only notion of "now".
     pub(crate) clock_ms: u64,
     pub(crate) warehouses: BTreeMap<WarehouseId, Warehouse>,
-    pub(crate) levels: BTreeMap<Sku, BTreeMap<WarehouseId, StockLevel>>,
+    #[serde(serialize_with = "sorted")]
+    pub(crate) levels: HashMap<Sku, BTreeMap<WarehouseId, StockLevel>>,
     pub(crate) journal: Vec<JournalEntry>,
-    pub(crate) holds: BTreeMap<HoldId, Hold>,
-    pub(crate) orders: BTreeMap<OrderId, Order>,
-    pub(crate) carts: BTreeMap<ShopperId, Cart>,
-    pub(crate) checkouts: BTreeMap<CheckoutId, Checkout>,
-    pub(crate) idempotency: BTreeMap<CommandId, IdempotencyRecord>,
+    #[serde(serialize_with = "sorted")]
+    pub(crate) holds: HashMap<HoldId, Hold>,
+    #[serde(serialize_with = "sorted")]
+    pub(crate) orders: HashMap<OrderId, Order>,
+    #[serde(serialize_with = "sorted")]
+    pub(crate) carts: HashMap<ShopperId, Cart>,
+    #[serde(serialize_with = "sorted")]
+    pub(crate) checkouts: HashMap<CheckoutId, Checkout>,
+    #[serde(serialize_with = "sorted")]
+    pub(crate) idempotency: HashMap<CommandId, IdempotencyRecord>,
+}
+
+/// Encodes a hash map as a map in key order: canonical bytes.
+fn sorted<S: Serializer, K: Ord + Serialize, V: Serialize>(
+    map: &HashMap<K, V>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(by_key(map))
+}
+
+/// A hash map's entries in key order.
+fn by_key<K: Ord, V>(map: &HashMap<K, V>) -> Vec<(&K, &V)> {
+    let mut entries: Vec<(&K, &V)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    entries
 }
 
 /// Lookups derived from [`State`], rebuilt after a restore; never replicated.
@@ -160,13 +188,13 @@ impl Ledger {
             config,
             clock_ms: 0,
             warehouses: BTreeMap::new(),
-            levels: BTreeMap::new(),
+            levels: HashMap::new(),
             journal: Vec::new(),
-            holds: BTreeMap::new(),
-            orders: BTreeMap::new(),
-            carts: BTreeMap::new(),
-            checkouts: BTreeMap::new(),
-            idempotency: BTreeMap::new(),
+            holds: HashMap::new(),
+            orders: HashMap::new(),
+            carts: HashMap::new(),
+            checkouts: HashMap::new(),
+            idempotency: HashMap::new(),
         })
     }
 
@@ -277,11 +305,16 @@ impl Ledger {
     }
 
     /// Every `(sku, warehouse, level)` ever posted, ordered by SKU then warehouse.
-    pub fn levels(&self) -> impl Iterator<Item = (&Sku, &WarehouseId, &StockLevel)> {
-        self.state
-            .levels
-            .iter()
+    pub fn levels(&self) -> Vec<(&Sku, &WarehouseId, &StockLevel)> {
+        by_key(&self.state.levels)
+            .into_iter()
             .flat_map(|(sku, by_warehouse)| by_warehouse.iter().map(move |(w, level)| (sku, w, level)))
+            .collect()
+    }
+
+    /// The levels of one SKU at every warehouse that ever stocked it.
+    pub fn levels_of(&self, sku: &Sku) -> Option<&BTreeMap<WarehouseId, StockLevel>> {
+        self.state.levels.get(sku)
     }
 
     /// The journal, oldest first; entry `seq` is at index `seq - 1`.
@@ -289,24 +322,24 @@ impl Ledger {
         &self.state.journal
     }
 
-    /// Every hold still kept (pending, or ended within the retention window).
-    pub fn holds(&self) -> impl Iterator<Item = &Hold> {
-        self.state.holds.values()
+    /// Every hold still kept (pending, or ended within the retention window), by id.
+    pub fn holds(&self) -> Vec<&Hold> {
+        by_key(&self.state.holds).into_iter().map(|(_, hold)| hold).collect()
     }
 
     /// Every order, by id.
-    pub fn orders(&self) -> impl Iterator<Item = &Order> {
-        self.state.orders.values()
+    pub fn orders(&self) -> Vec<&Order> {
+        by_key(&self.state.orders).into_iter().map(|(_, order)| order).collect()
     }
 
     /// Every non-empty cart, by shopper.
-    pub fn carts(&self) -> impl Iterator<Item = (&ShopperId, &Cart)> {
-        self.state.carts.iter()
+    pub fn carts(&self) -> Vec<(&ShopperId, &Cart)> {
+        by_key(&self.state.carts)
     }
 
     /// Every checkout record, by id.
-    pub fn checkouts(&self) -> impl Iterator<Item = &Checkout> {
-        self.state.checkouts.values()
+    pub fn checkouts(&self) -> Vec<&Checkout> {
+        by_key(&self.state.checkouts).into_iter().map(|(_, checkout)| checkout).collect()
     }
 
     /// The idempotency record of a command id, if still retained.

@@ -1,7 +1,7 @@
 //! Snapshots and the canonical state hash.
 //!
-//! A snapshot is the replicated [`State`] in postcard's canonical encoding
-//! (every map is a `BTreeMap`, so the bytes depend only on the state),
+//! A snapshot is the replicated [`State`] in postcard's encoding with every
+//! map in key order (so the bytes depend only on the state),
 //! framed by a magic, a format version and a BLAKE3 checksum. Restoring
 //! checks all three, then the ledger's invariants, before the state is used:
 //! a damaged snapshot is refused, never served.

@@ -77,12 +77,12 @@ fn observable(ledger: &Ledger) -> String {
     format!(
         "{:?}",
         (
-            ledger.levels().collect::<Vec<_>>(),
+            ledger.levels(),
             ledger.journal(),
-            ledger.holds().collect::<Vec<_>>(),
-            ledger.orders().collect::<Vec<_>>(),
-            ledger.carts().collect::<Vec<_>>(),
-            ledger.checkouts().collect::<Vec<_>>(),
+            ledger.holds(),
+            ledger.orders(),
+            ledger.carts(),
+            ledger.checkouts(),
             ledger.warehouses().collect::<Vec<_>>(),
         )
     )
