@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{CommitHold, ReleaseHold, Reserve};
 use crate::ids::{Actor, HoldId, OrderId, ShopperId, Sku, WarehouseId, validate_id};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, State};
 use crate::orders::{Order, OrderLine, OrderStatus, StatusChange};
 use crate::outcome::Outcome;
 use crate::quantity::{MAX_QUANTITY, Quantity, validate_positive};
@@ -90,6 +90,12 @@ impl Ledger {
                 format!("must be between 1 and {}", self.state.config.max_hold_ttl_ms),
             ));
         }
+        // A deadline past the end of `u64` time would saturate to `now`: a
+        // pending hold already at its deadline, which breaks the invariants
+        // (and makes the ledger's own snapshot unrestorable).
+        let Some(expires_at_ms) = now_ms.checked_add(cmd.ttl_ms) else {
+            return Err(Rejection::invalid("ttl_ms", "the deadline would be past the end of time"));
+        };
         for (i, warehouse) in cmd.preferred_warehouses.iter().enumerate() {
             if !self.state.warehouses.contains_key(warehouse) {
                 return Err(Rejection::invalid(
@@ -108,11 +114,10 @@ impl Ledger {
             level.held += allocation.qty;
             debug_assert!(level.held <= level.on_hand);
         }
-        let expires_at_ms = now_ms.saturating_add(cmd.ttl_ms);
         self.index.track_pending(expires_at_ms, &cmd.hold_id);
         self.state.holds.insert(
             cmd.hold_id.clone(),
-            Hold {
+            Box::new(Hold {
                 id: cmd.hold_id.clone(),
                 owner: cmd.owner.clone(),
                 allocations: allocations.clone(),
@@ -120,7 +125,7 @@ impl Ledger {
                 expires_at_ms,
                 status: HoldStatus::Pending,
                 ended_at_ms: None,
-            },
+            }),
         );
         Ok(Outcome::Reserved { allocations, expires_at_ms })
     }
@@ -169,25 +174,24 @@ impl Ledger {
             return Err(Rejection::OrderExists { order_id: cmd.order_id.clone() });
         }
         let hold = self.end_hold(&cmd.hold_id, HoldStatus::Committed { order_id: cmd.order_id.clone() }, now_ms);
-        let mut lines = Vec::with_capacity(hold.allocations.len());
-        for allocation in &hold.allocations {
-            let level = self.level_mut(&allocation.sku, &allocation.warehouse);
-            level.held -= allocation.qty;
-            level.allocated += allocation.qty;
-            lines.push(OrderLine {
+        let lines = hold
+            .allocations
+            .iter()
+            .map(|allocation| OrderLine {
                 sku: allocation.sku.clone(),
                 warehouse: allocation.warehouse.clone(),
                 qty: allocation.qty,
                 shipped: false,
                 returned: 0,
-            });
-        }
+            })
+            .collect();
+        let (hold_id, owner) = (hold.id.clone(), hold.owner.clone());
         self.state.orders.insert(
             cmd.order_id.clone(),
-            Order {
+            Box::new(Order {
                 id: cmd.order_id.clone(),
-                hold_id: hold.id,
-                owner: hold.owner,
+                hold_id,
+                owner,
                 lines,
                 status: OrderStatus::Confirmed,
                 timeline: vec![StatusChange {
@@ -196,15 +200,14 @@ impl Ledger {
                     actor: actor.clone(),
                     note: String::new(),
                 }],
-            },
+            }),
         );
         Ok(Outcome::HoldCommitted { order_id: cmd.order_id.clone() })
     }
 
     pub(crate) fn release_hold(&mut self, cmd: &ReleaseHold, now_ms: u64) -> Result<Outcome, Rejection> {
         self.pending_hold(&cmd.hold_id)?;
-        let hold = self.end_hold(&cmd.hold_id, HoldStatus::Released, now_ms);
-        self.unclaim(&hold);
+        self.end_hold(&cmd.hold_id, HoldStatus::Released, now_ms);
         Ok(Outcome::HoldReleased)
     }
 
@@ -214,8 +217,7 @@ impl Ledger {
     pub(crate) fn expire_due_holds(&mut self, now_ms: u64) -> u64 {
         let mut expired = 0;
         while let Some(hold_id) = self.index.pop_due(now_ms) {
-            let hold = self.end_hold(&hold_id, HoldStatus::Expired, now_ms);
-            self.unclaim(&hold);
+            self.end_hold(&hold_id, HoldStatus::Expired, now_ms);
             expired += 1;
         }
         expired
@@ -231,29 +233,35 @@ impl Ledger {
         Ok(hold)
     }
 
-    /// Marks a pending hold ended (exactly once) and returns a copy of it.
-    fn end_hold(&mut self, hold_id: &HoldId, status: HoldStatus, now_ms: u64) -> Hold {
-        let hold = self.state.holds.get_mut(hold_id).expect("invariant: ending a hold that exists");
+    /// Marks a pending hold ended (exactly once) and moves its claims:
+    /// `held` falls at every allocation and, when the hold became an order,
+    /// `allocated` rises by as much.
+    fn end_hold(&mut self, hold_id: &HoldId, status: HoldStatus, now_ms: u64) -> &Hold {
+        let State { holds, levels, .. } = &mut self.state;
+        let hold = holds.get_mut(hold_id).expect("invariant: ending a hold that exists");
         assert_eq!(hold.status, HoldStatus::Pending, "a hold ends exactly once");
+        let into_order = matches!(status, HoldStatus::Committed { .. });
+        for allocation in &hold.allocations {
+            let level = levels
+                .get_mut(&allocation.sku)
+                .and_then(|by_warehouse| by_warehouse.get_mut(&allocation.warehouse))
+                .expect("invariant: a level with claims exists");
+            assert!(level.held >= allocation.qty, "held covers every pending hold");
+            level.held -= allocation.qty;
+            if into_order {
+                level.allocated += allocation.qty;
+            }
+        }
         hold.status = status;
         hold.ended_at_ms = Some(now_ms);
         self.index.track_ended(hold.expires_at_ms, now_ms, hold_id);
-        hold.clone()
-    }
-
-    /// Returns a hold's claims to available stock.
-    fn unclaim(&mut self, hold: &Hold) {
-        for allocation in &hold.allocations {
-            let level = self.level_mut(&allocation.sku, &allocation.warehouse);
-            assert!(level.held >= allocation.qty, "held covers every pending hold");
-            level.held -= allocation.qty;
-        }
+        hold
     }
 
     /// The hold with this id, pending or ended (ended holds are purged after
     /// the retention window).
     pub fn hold(&self, hold_id: &HoldId) -> Option<&Hold> {
-        self.state.holds.get(hold_id)
+        self.state.holds.get(hold_id).map(|hold| &**hold)
     }
 }
 

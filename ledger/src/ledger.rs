@@ -1,6 +1,6 @@
 //! The [`Ledger`]: one region's state, and `apply`, the only way to change it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -52,6 +52,9 @@ impl LedgerConfig {
 
 /// The replicated state: exactly what snapshots carry and the state hash covers.
 ///
+/// Values of the maps that grow with traffic are boxed, so that growing a
+/// table moves small entries instead of whole holds and records.
+///
 /// The large keyed collections are hash maps: the apply path does a handful
 /// of lookups per command in maps of up to millions of entries, and a
 /// B-tree of string keys costs a cache miss per comparison. Nothing that
@@ -68,16 +71,22 @@ pub(crate) struct State {
     pub(crate) levels: HashMap<Sku, BTreeMap<WarehouseId, StockLevel>>,
     pub(crate) journal: Vec<JournalEntry>,
     #[serde(serialize_with = "sorted")]
-    pub(crate) holds: HashMap<HoldId, Hold>,
+    pub(crate) holds: HashMap<HoldId, Box<Hold>>,
     #[serde(serialize_with = "sorted")]
-    pub(crate) orders: HashMap<OrderId, Order>,
+    pub(crate) orders: HashMap<OrderId, Box<Order>>,
     #[serde(serialize_with = "sorted")]
     pub(crate) carts: HashMap<ShopperId, Cart>,
     #[serde(serialize_with = "sorted")]
     pub(crate) checkouts: HashMap<CheckoutId, Checkout>,
     #[serde(serialize_with = "sorted")]
-    pub(crate) idempotency: HashMap<CommandId, IdempotencyRecord>,
+    pub(crate) idempotency: HashMap<CommandId, Box<IdempotencyRecord>>,
 }
+
+/// The hash map of the replicated state. foldhash is several times faster
+/// than SipHash on short string keys and still seeded per process, so
+/// client-chosen ids cannot be crafted to collide; the seed only affects
+/// iteration order, which nothing observable depends on.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Encodes a hash map as a map in key order: canonical bytes.
 fn sorted<S: Serializer, K: Ord + Serialize, V: Serialize>(
@@ -188,13 +197,13 @@ impl Ledger {
             config,
             clock_ms: 0,
             warehouses: BTreeMap::new(),
-            levels: HashMap::new(),
+            levels: HashMap::default(),
             journal: Vec::new(),
-            holds: HashMap::new(),
-            orders: HashMap::new(),
-            carts: HashMap::new(),
-            checkouts: HashMap::new(),
-            idempotency: HashMap::new(),
+            holds: HashMap::default(),
+            orders: HashMap::default(),
+            carts: HashMap::default(),
+            checkouts: HashMap::default(),
+            idempotency: HashMap::default(),
         })
     }
 
@@ -239,7 +248,7 @@ impl Ledger {
         let result = self.execute(envelope, now_ms);
         self.state
             .idempotency
-            .insert(envelope.id.clone(), IdempotencyRecord { digest, result: result.clone(), at_ms: now_ms });
+            .insert(envelope.id.clone(), Box::new(IdempotencyRecord { digest, result: result.clone(), at_ms: now_ms }));
         self.index.records.push_back((now_ms, envelope.id.clone()));
         Applied { result, replayed: false }
     }
@@ -324,12 +333,12 @@ impl Ledger {
 
     /// Every hold still kept (pending, or ended within the retention window), by id.
     pub fn holds(&self) -> Vec<&Hold> {
-        by_key(&self.state.holds).into_iter().map(|(_, hold)| hold).collect()
+        by_key(&self.state.holds).into_iter().map(|(_, hold)| &**hold).collect()
     }
 
     /// Every order, by id.
     pub fn orders(&self) -> Vec<&Order> {
-        by_key(&self.state.orders).into_iter().map(|(_, order)| order).collect()
+        by_key(&self.state.orders).into_iter().map(|(_, order)| &**order).collect()
     }
 
     /// Every non-empty cart, by shopper.
@@ -344,6 +353,6 @@ impl Ledger {
 
     /// The idempotency record of a command id, if still retained.
     pub fn idempotency_record(&self, id: &CommandId) -> Option<&IdempotencyRecord> {
-        self.state.idempotency.get(id)
+        self.state.idempotency.get(id).map(|record| &**record)
     }
 }

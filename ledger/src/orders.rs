@@ -257,12 +257,12 @@ impl Ledger {
 
     /// The order with this id.
     pub fn order(&self, order_id: &OrderId) -> Option<&Order> {
-        self.state.orders.get(order_id)
+        self.state.orders.get(order_id).map(|order| &**order)
     }
 
     fn order_for_update(&mut self, order_id: &OrderId) -> Result<&mut Order, Rejection> {
         validate_id("order_id", order_id.as_str())?;
-        self.state.orders.get_mut(order_id).ok_or_else(|| unknown_order(order_id))
+        self.state.orders.get_mut(order_id).map(|order| &mut **order).ok_or_else(|| unknown_order(order_id))
     }
 }
 

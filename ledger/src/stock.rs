@@ -275,9 +275,17 @@ impl Ledger {
         self.set_level(posting.sku, posting.warehouse, posting.level);
     }
 
-    /// Stores a level that has passed [`check_level`].
+    /// Stores a level that has passed [`propose`]. The warehouse id is the
+    /// registered one's allocation, so allocation-order lookups compare
+    /// pointers, not strings.
     pub(crate) fn set_level(&mut self, sku: Sku, warehouse: WarehouseId, level: StockLevel) {
         debug_assert!(level.signed_available() >= 0);
+        let (warehouse, _) = self
+            .state
+            .warehouses
+            .get_key_value(&warehouse)
+            .expect("invariant: levels exist only at registered warehouses");
+        let warehouse = warehouse.clone();
         self.state.levels.entry(sku).or_default().insert(warehouse, level);
     }
 
