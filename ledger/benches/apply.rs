@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ledger::command::{AdjustStock, Adjustment, CommitHold, HoldLine, RegisterWarehouse, ReleaseHold, Reserve};
+use ledger::command::{AdjustStock, Adjustment, CommitHold, HoldLine, RegisterWarehouse, ReleaseHold, Reserve, Split};
 use ledger::{Command, Envelope, Ledger, LedgerConfig};
 
 const SKUS: u64 = 10_000;
@@ -57,6 +57,7 @@ fn reserve(i: u64) -> Envelope {
             hold_id: format!("hold-{i}").into(),
             lines: vec![HoldLine { sku: sku(i.wrapping_mul(7919)).into(), qty: 1 }],
             preferred_warehouses: Vec::new(),
+            split: Split::Allowed,
             ttl_ms: 600_000,
             owner: None,
         }),

@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use ledger::command::{AdjustStock, Adjustment, CommitHold, HoldLine, RegisterWarehouse, ReleaseHold, Reserve};
+use ledger::command::{AdjustStock, Adjustment, CommitHold, HoldLine, RegisterWarehouse, ReleaseHold, Reserve, Split};
 use ledger::{Command, Envelope, Ledger, LedgerConfig, Outcome, Rejection};
 
 const SHOPPERS: u64 = 100_000;
@@ -58,6 +58,7 @@ fn main() {
                 hold_id: hold_id.clone().into(),
                 lines: vec![HoldLine { sku: SKU.into(), qty: 1 }],
                 preferred_warehouses: Vec::new(),
+                split: Split::Allowed,
                 ttl_ms: HOLD_TTL_MS,
                 owner: Some(format!("shopper-{shopper}").into()),
             }),

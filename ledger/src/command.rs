@@ -172,10 +172,23 @@ pub struct Reserve {
     pub lines: Vec<HoldLine>,
     /// Warehouses to draw from first, in order; the rest follow by priority.
     pub preferred_warehouses: Vec<WarehouseId>,
+    /// Whether the hold may be spread over several warehouses.
+    pub split: Split,
     /// How long the hold lives, from the command's time.
     pub ttl_ms: u64,
     /// Whose hold this is (a checkout or shopper id), kept on the order.
     pub owner: Option<ShopperId>,
+}
+
+/// How a reservation may spread over the region's warehouses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Split {
+    /// Each SKU's demand is taken from warehouses in preference order,
+    /// several if one is not enough.
+    Allowed,
+    /// Every line comes from one warehouse (one parcel): the first in
+    /// preference order that can fill the whole hold.
+    SingleWarehouse,
 }
 
 /// Turn a pending hold into an order.

@@ -8,13 +8,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{CommitHold, ReleaseHold, Reserve};
+use crate::command::{CommitHold, ReleaseHold, Reserve, Split};
 use crate::ids::{Actor, HoldId, OrderId, ShopperId, Sku, WarehouseId, validate_id};
 use crate::ledger::{Ledger, State};
 use crate::orders::{Order, OrderLine, OrderStatus, StatusChange};
 use crate::outcome::Outcome;
 use crate::quantity::{MAX_QUANTITY, Quantity, validate_positive};
 use crate::rejection::{Rejection, ShortLine};
+use crate::stock::StockLevel;
 
 /// Units of one SKU claimed at one warehouse.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +63,8 @@ pub struct Hold {
     pub id: HoldId,
     /// Whose it is.
     pub owner: Option<ShopperId>,
-    /// What it claims, one entry per `(sku, warehouse)`, sorted.
+    /// What it claims, one entry per `(sku, warehouse)`: by SKU, then in
+    /// the order the warehouses were drawn from.
     pub allocations: Vec<Allocation>,
     /// When it was placed.
     pub created_at_ms: u64,
@@ -108,7 +110,10 @@ impl Ledger {
         if self.state.holds.contains_key(&cmd.hold_id) {
             return Err(Rejection::HoldExists { hold_id: cmd.hold_id.clone() });
         }
-        let allocations = self.allocate(&demand, &cmd.preferred_warehouses)?;
+        let allocations = match cmd.split {
+            Split::Allowed => self.allocate_split(&demand, &cmd.preferred_warehouses)?,
+            Split::SingleWarehouse => self.allocate_single(&demand, &cmd.preferred_warehouses)?,
+        };
         for allocation in &allocations {
             let level = self.level_mut(&allocation.sku, &allocation.warehouse);
             level.held += allocation.qty;
@@ -133,7 +138,11 @@ impl Ledger {
     /// Fills each SKU's demand from warehouses in preference order (the
     /// preferred list, then the rest by priority), splitting across
     /// warehouses where one is not enough. Reads only.
-    fn allocate(&self, demand: &[(&Sku, Quantity)], preferred: &[WarehouseId]) -> Result<Vec<Allocation>, Rejection> {
+    fn allocate_split(
+        &self,
+        demand: &[(&Sku, Quantity)],
+        preferred: &[WarehouseId],
+    ) -> Result<Vec<Allocation>, Rejection> {
         let mut allocations = Vec::with_capacity(demand.len());
         let mut short = Vec::new();
         for &(sku, wanted) in demand {
@@ -165,6 +174,48 @@ impl Ledger {
             }
         }
         if short.is_empty() { Ok(allocations) } else { Err(Rejection::InsufficientStock { lines: short }) }
+    }
+
+    /// Fills every line from the first warehouse, in preference order,
+    /// that can fill them all. When none can, the short lines are those of
+    /// the warehouse that came closest (most units). Reads only.
+    fn allocate_single(
+        &self,
+        demand: &[(&Sku, Quantity)],
+        preferred: &[WarehouseId],
+    ) -> Result<Vec<Allocation>, Rejection> {
+        let mut closest: Option<(&WarehouseId, Quantity)> = None;
+        for warehouse in self.index.allocation_order(preferred) {
+            let covered: Quantity =
+                demand.iter().map(|&(sku, wanted)| self.available_at(sku, warehouse).min(wanted)).sum();
+            let wanted: Quantity = demand.iter().map(|&(_, wanted)| wanted).sum();
+            if covered == wanted {
+                let fill =
+                    |&(sku, qty): &(&Sku, Quantity)| Allocation { sku: sku.clone(), warehouse: warehouse.clone(), qty };
+                return Ok(demand.iter().map(fill).collect());
+            }
+            if closest.is_none_or(|(_, best)| covered > best) {
+                closest = Some((warehouse, covered));
+            }
+        }
+        let lines = demand
+            .iter()
+            .filter_map(|&(sku, wanted)| {
+                let available = closest.map_or(0, |(warehouse, _)| self.available_at(sku, warehouse));
+                (available < wanted).then(|| ShortLine {
+                    sku: sku.clone(),
+                    warehouse: closest.map(|(warehouse, _)| warehouse.clone()),
+                    requested: wanted,
+                    available,
+                })
+            })
+            .collect();
+        Err(Rejection::InsufficientStock { lines })
+    }
+
+    /// Units of `sku` a new hold may take at `warehouse`.
+    fn available_at(&self, sku: &Sku, warehouse: &WarehouseId) -> Quantity {
+        self.state.levels.get(sku).and_then(|by_warehouse| by_warehouse.get(warehouse)).map_or(0, StockLevel::available)
     }
 
     pub(crate) fn commit_hold(&mut self, cmd: &CommitHold, actor: &Actor, now_ms: u64) -> Result<Outcome, Rejection> {

@@ -7,7 +7,7 @@ use ledger::checkouts::CheckoutStatus;
 use ledger::command::{
     AdjustStock, Adjustment, AdvanceOrder, CancelOrder, CartCommand, CheckoutLine, CheckoutStep, CommitHold, HoldLine,
     OrderStep, RecordCheckoutStep, RegionHold, RegisterWarehouse, ReleaseHold, Reserve, ReturnLine, ReturnOrder,
-    ShipOrder, StartCheckout, TransferStock,
+    ShipOrder, Split, StartCheckout, TransferStock,
 };
 use ledger::holds::{Allocation, HoldStatus};
 use ledger::orders::OrderStatus;
@@ -113,6 +113,7 @@ fn reserve(hold: &str, lines: &[(&str, u64)]) -> Command {
         hold_id: hold.into(),
         lines: lines.iter().map(|&(sku, qty)| HoldLine { sku: sku.into(), qty }).collect(),
         preferred_warehouses: Vec::new(),
+        split: Split::Allowed,
         ttl_ms: 60_000,
         owner: Some("ana".into()),
     })
@@ -153,6 +154,33 @@ fn reserve_takes_preferred_order_then_priority_and_splits() {
     let Outcome::Reserved { allocations, .. } = preferring_south.ok(Command::Reserve(cmd)) else { panic!() };
     assert_eq!(allocations[0], Allocation { sku: "apple".into(), warehouse: "south".into(), qty: 5 });
     assert_eq!(allocations[1], Allocation { sku: "apple".into(), warehouse: "north".into(), qty: 1 });
+}
+
+#[test]
+fn a_single_warehouse_hold_takes_the_first_warehouse_that_fills_every_line() {
+    let mut region = Region::stocked();
+    region.ok(adjust("south", "pear", Adjustment::Received { qty: 2 }));
+    let single = |hold: &str, lines: &[(&str, u64)]| {
+        let Command::Reserve(mut cmd) = reserve(hold, lines) else { unreachable!() };
+        cmd.split = Split::SingleWarehouse;
+        Command::Reserve(cmd)
+    };
+    // `north` comes first by priority but has no pear: the hold goes south whole.
+    let Outcome::Reserved { allocations, .. } = region.ok(single("h1", &[("apple", 3), ("pear", 2)])) else { panic!() };
+    assert_eq!(
+        allocations,
+        vec![
+            Allocation { sku: "apple".into(), warehouse: "south".into(), qty: 3 },
+            Allocation { sku: "pear".into(), warehouse: "south".into(), qty: 2 },
+        ]
+    );
+    // 10 apples are left in north and 2 in south, but no one warehouse has 11:
+    // the short line is reported at the warehouse that came closest.
+    region.rejects(
+        single("h2", &[("apple", 11)]),
+        Rejection::InsufficientStock { lines: vec![short("apple", Some("north"), 11, 10)] },
+    );
+    region.ok(reserve("h3", &[("apple", 11)]));
 }
 
 #[test]
