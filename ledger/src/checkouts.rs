@@ -94,10 +94,7 @@ impl Ledger {
         if !valid_currency {
             return Err(Rejection::invalid("currency", "must be a three-letter ISO 4217 code"));
         }
-        let max_lines = self.state.config.max_lines_per_command as usize;
-        if cmd.lines.is_empty() || cmd.lines.len() > max_lines {
-            return Err(Rejection::invalid("lines", format!("must have between 1 and {max_lines} lines")));
-        }
+        self.check_line_count(cmd.lines.len())?;
         let mut total: u128 = 0;
         for (i, line) in cmd.lines.iter().enumerate() {
             validate_id(("lines", i, "sku"), line.sku.as_str())?;

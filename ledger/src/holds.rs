@@ -82,10 +82,7 @@ impl Ledger {
         if let Some(owner) = &cmd.owner {
             validate_id("owner", owner.as_str())?;
         }
-        let max_lines = self.state.config.max_lines_per_command as usize;
-        if cmd.lines.is_empty() || cmd.lines.len() > max_lines {
-            return Err(Rejection::invalid("lines", format!("must have between 1 and {max_lines} lines")));
-        }
+        self.check_line_count(cmd.lines.len())?;
         if cmd.ttl_ms == 0 || cmd.ttl_ms > self.state.config.max_hold_ttl_ms {
             return Err(Rejection::invalid(
                 "ttl_ms",

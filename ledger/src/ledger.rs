@@ -298,6 +298,15 @@ impl Ledger {
         Outcome::Expired { holds_expired, records_purged, holds_purged }
     }
 
+    /// Checks the number of lines of a reservation, return or checkout.
+    pub(crate) fn check_line_count(&self, lines: usize) -> Result<(), Rejection> {
+        let max_lines = self.state.config.max_lines_per_command;
+        if lines == 0 || lines > max_lines as usize {
+            return Err(Rejection::invalid("lines", format!("must have between 1 and {max_lines} lines")));
+        }
+        Ok(())
+    }
+
     /// The shared settings.
     pub fn config(&self) -> &LedgerConfig {
         &self.state.config

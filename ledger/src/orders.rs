@@ -192,10 +192,7 @@ impl Ledger {
         actor: &Actor,
         now_ms: u64,
     ) -> Result<Outcome, Rejection> {
-        let max_lines = self.state.config.max_lines_per_command as usize;
-        if cmd.lines.is_empty() || cmd.lines.len() > max_lines {
-            return Err(Rejection::invalid("lines", format!("must have between 1 and {max_lines} lines")));
-        }
+        self.check_line_count(cmd.lines.len())?;
         let order = self.order(&cmd.order_id).ok_or_else(|| unknown_order(&cmd.order_id))?;
         let returnable_status =
             matches!(order.status, OrderStatus::Shipped | OrderStatus::Delivered | OrderStatus::PartiallyReturned);
