@@ -1,10 +1,86 @@
-//! openraft glue for the inventory ledger (not built yet: issue #3).
+//! openraft glue for the inventory ledger: the Raft type configuration and
+//! RocksDB storage for every Raft group a node hosts.
 //!
-//! This crate will hold the Raft type configuration with [`ledger`'s]
-//! state machine, RocksDB log and state-machine storage, snapshot
-//! streaming and the gRPC transport that carries a group id in every call,
-//! so one process hosts replicas of several groups. Until then it is empty
-//! on purpose: nothing here pretends to replicate.
+//! Each region's ledger ([`ledger::Ledger`]) is replicated by one Raft group
+//! (openraft `0.10.0-alpha.37`). A node process hosts several groups (its
+//! region's and, later, the catalog's), each its own `openraft::Raft`, all
+//! sharing one RocksDB and one flusher that makes many groups' writes
+//! durable with one fsync.
 //!
-//! [`ledger`'s]: https://docs.rs/ledger
+//! # Layout
+//! - [`type_config`]: [`TypeConfig`]; an entry carries a [`LedgerBatch`]
+//!   of commands, applying it answers a [`BatchResponse`].
+//! - [`group`]: [`GroupId`], the opaque name of a group.
+//! - [`storage`]: [`Storage`] (the process-wide database), and per group
+//!   a [`LogStore`] (`RaftLogStorage`) and a [`StateMachineStore`]
+//!   (`RaftStateMachine`).
+//!
+//! # Durability and recovery
+//! - **Log and vote.** An append's entries are readable when `append`
+//!   returns and durable (WAL synced) before openraft's `IOFlushed`
+//!   callback fires; `save_vote` and `save_committed` return only once
+//!   durable. Writes reach the disk in the order they were issued, so after
+//!   a crash the log is a prefix of what was written: a truncate or purge
+//!   is never applied without the appends issued before it.
+//! - **Applied state** is not written per entry. It is the group's latest
+//!   stored snapshot plus the committed log after it; the ledger is
+//!   deterministic, so replaying the same entries rebuilds the same state,
+//!   bit for bit. `committed` is saved durably before openraft applies up
+//!   to it, and logs are purged only up to a durable snapshot, so every
+//!   entry ever applied is either in the snapshot or in the log.
+//! - **Restart.** [`Storage::state_machine`] loads the stored snapshot (and
+//!   refuses a damaged one). `openraft::Raft::new` then runs
+//!   `StorageHelper::get_initial_state`, which re-applies the log from the
+//!   snapshot's last log id up to the saved `committed` *before* `new`
+//!   returns: the state machine is exactly where it was before the restart,
+//!   with no further call needed. `Raft::wait_for_recovery` is only needed
+//!   by a node that must not serve even a stale read older than the cluster's
+//!   current commit; linearizable reads (`ensure_linearizable`) are correct
+//!   either way.
+//! - **Snapshots** are built beside apply from a clone of the ledger taken
+//!   under its lock, stored atomically as `(meta, bytes)`, and never
+//!   replaced by an older one. An installed snapshot is checked (format,
+//!   checksum, invariants, region) before it replaces anything.
+//!
+//! The node (`regiond`) opens one [`Storage`], then for each group it hosts:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use ledger::LedgerConfig;
+//! use openraft::network::{NetSnapshot, RaftNetworkFactory};
+//! use raft::storage::{IfMissing, NodeIdentity, StorageConfig};
+//! use raft::{GroupId, Storage, TypeConfig};
+//!
+//! async fn host_group<N>(network: N) -> Result<(), Box<dyn std::error::Error>>
+//! where
+//!     N: RaftNetworkFactory<TypeConfig>,
+//!     N::Network: NetSnapshot<TypeConfig, SnapshotData = Vec<u8>>,
+//! {
+//!     let storage = Storage::open(&StorageConfig {
+//!         data_dir: "/var/lib/regiond".into(),
+//!         identity: NodeIdentity { cluster_id: "prod".into(), node_id: 1 },
+//!         if_missing: IfMissing::Refuse,
+//!     })?;
+//!     let group = GroupId::new("region/eu-west")?;
+//!     let log_store = storage.log_store(group.clone());
+//!     let state_machine = storage.state_machine(group, LedgerConfig::new("eu-west"))?;
+//!     let reader = state_machine.reader();
+//!     let config = Arc::new(openraft::Config::default().validate()?);
+//!     // Recovery runs inside `new`: when it returns, the ledger is where it was.
+//!     let raft = openraft::Raft::new(1, config, network, log_store, state_machine).await?;
+//!     raft.ensure_linearizable(openraft::ReadPolicy::ReadIndex).await?;
+//!     let stock_levels = reader.read(|ledger| ledger.levels().len());
+//!     # let _ = stock_levels;
+//!     Ok(())
+//! }
+//! ```
 #![deny(missing_docs)]
+
+pub mod group;
+pub mod storage;
+pub mod type_config;
+
+pub use crate::group::GroupId;
+pub use crate::storage::{LogStore, StateMachineStore, Storage};
+pub use crate::type_config::{BatchResponse, EnvelopeResult, LedgerBatch, NodeInfo, TypeConfig};

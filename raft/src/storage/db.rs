@@ -1,0 +1,266 @@
+//! The process-wide RocksDB: its column families, how it is opened, and the
+//! identity record that stops a node from starting on another node's data.
+//!
+//! One database serves every group the process hosts, with three column
+//! families (`logs`, `meta`, `snapshots`) whose keys are prefixed by group
+//! (see `keys`). Column families are never created per group: creating
+//! them is slow, and one database means one write-ahead log, so one fsync
+//! makes every group's writes durable.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rocksdb::{ColumnFamilyDescriptor, DB, DBCompressionType, DBRecoveryMode, IteratorMode, Options, WriteOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::storage::keys;
+
+/// The version of the on-disk layout this build reads and writes.
+const FORMAT_VERSION: u32 = 1;
+/// First bytes of the identity record, so random bytes are never mistaken for one.
+const IDENTITY_MAGIC: &[u8; 4] = b"ILID";
+
+/// The shared column families.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ColumnFamily {
+    /// Log entries: `group ++ index`.
+    Logs,
+    /// Small per-group records (vote, committed, last purged) and the identity record.
+    Meta,
+    /// Each group's current snapshot.
+    Snapshots,
+}
+
+impl ColumnFamily {
+    const ALL: [ColumnFamily; 3] = [ColumnFamily::Logs, ColumnFamily::Meta, ColumnFamily::Snapshots];
+
+    fn name(self) -> &'static str {
+        match self {
+            ColumnFamily::Logs => "logs",
+            ColumnFamily::Meta => "meta",
+            ColumnFamily::Snapshots => "snapshots",
+        }
+    }
+
+    /// The column family's handle in `db`.
+    pub(crate) fn handle(self, db: &DB) -> &rocksdb::ColumnFamily {
+        db.cf_handle(self.name()).expect("every column family is created when the database is opened")
+    }
+}
+
+/// Who a data dir belongs to. Stored on first open; every later open must
+/// present the same, so a node never starts on another node's (or another
+/// cluster's) data and joins with the wrong state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeIdentity {
+    /// The cluster's name, chosen at bootstrap.
+    pub cluster_id: String,
+    /// This node's Raft node id (the same in every group it hosts).
+    pub node_id: u64,
+}
+
+/// What opening does when the data dir holds no database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfMissing {
+    /// Create the database and stamp it with the identity: a new node
+    /// (bootstrapping a group or joining one).
+    Create,
+    /// Refuse with [`OpenError::Missing`]: a restart, where a missing
+    /// database means the wrong path or lost data, never "start empty".
+    Refuse,
+}
+
+/// Why the data dir could not be opened. The node must not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The identity names no cluster.
+    #[error("the cluster id is empty; configure the cluster's name")]
+    EmptyClusterId,
+    /// No database where one was required.
+    #[error(
+        "no database in data dir {}; start the node with its existing data dir, or create one deliberately (bootstrap or join)",
+        .path.display()
+    )]
+    Missing {
+        /// The data dir.
+        path: PathBuf,
+    },
+    /// RocksDB could not open the directory: it is locked or damaged.
+    #[error(
+        "cannot open the database in {}: {source}. If another process uses this data dir, stop it; if the files are damaged, wipe the dir and let the node rejoin under a new node id",
+        .path.display()
+    )]
+    RocksDb {
+        /// The data dir.
+        path: PathBuf,
+        /// RocksDB's reason.
+        source: rocksdb::Error,
+    },
+    /// The data dir belongs to another cluster.
+    #[error(
+        "data dir {} belongs to cluster {found:?}, not {expected:?}: point this node at its own data dir",
+        .path.display()
+    )]
+    WrongCluster {
+        /// The data dir.
+        path: PathBuf,
+        /// The cluster this node was started for.
+        expected: String,
+        /// The cluster the data dir belongs to.
+        found: String,
+    },
+    /// The data dir belongs to another node of this cluster.
+    #[error(
+        "data dir {} belongs to node {found}, not node {expected}: each node needs its own data dir; start node {found} on it, or give node {expected} its own",
+        .path.display()
+    )]
+    WrongNode {
+        /// The data dir.
+        path: PathBuf,
+        /// The node id this node was started with.
+        expected: u64,
+        /// The node id the data dir belongs to.
+        found: u64,
+    },
+    /// The identity record is unreadable.
+    #[error(
+        "data dir {} has a damaged identity record ({detail}); it cannot be trusted: wipe it and let the node rejoin under a new node id",
+        .path.display()
+    )]
+    CorruptIdentity {
+        /// The data dir.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The database holds data but no identity record.
+    #[error(
+        "data dir {} holds data but no identity record: it was not written by this software or is damaged; wipe it and let the node rejoin under a new node id",
+        .path.display()
+    )]
+    NoIdentity {
+        /// The data dir.
+        path: PathBuf,
+    },
+    /// The data dir was written by a build with another on-disk format.
+    #[error(
+        "data dir {} uses storage format {found}; this build reads format {FORMAT_VERSION}: run a matching build",
+        .path.display()
+    )]
+    UnsupportedFormat {
+        /// The data dir.
+        path: PathBuf,
+        /// The format found.
+        found: u32,
+    },
+    /// A group's stored snapshot does not restore (see [`crate::Storage::state_machine`]).
+    #[error(
+        "the stored snapshot of group {group} is damaged ({source}); wipe this node's data dir and let it rejoin under a new node id"
+    )]
+    CorruptSnapshot {
+        /// The group.
+        group: crate::GroupId,
+        /// Why it does not restore.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A group's stored snapshot holds another region's ledger.
+    #[error(
+        "the stored snapshot of group {group} holds region {found:?}, not {expected:?}: the group is configured with the wrong region, or the data dir is another deployment's"
+    )]
+    ForeignSnapshot {
+        /// The group.
+        group: crate::GroupId,
+        /// The region the group was opened for.
+        expected: String,
+        /// The region in the snapshot.
+        found: String,
+    },
+    /// The stored state could not be read.
+    #[error("cannot read the stored state: {0}")]
+    Read(#[source] crate::storage::StoreError),
+    /// The flusher threads could not be started.
+    #[error("cannot start the storage flusher threads: {0}")]
+    Threads(#[source] std::io::Error),
+}
+
+/// Opens (or creates) the database in `path` and checks that it belongs to `identity`.
+pub(crate) fn open(path: &Path, identity: &NodeIdentity, if_missing: IfMissing) -> Result<Arc<DB>, OpenError> {
+    if identity.cluster_id.is_empty() {
+        return Err(OpenError::EmptyClusterId);
+    }
+    let exists = path.join("CURRENT").is_file();
+    if !exists && if_missing == IfMissing::Refuse {
+        return Err(OpenError::Missing { path: path.to_owned() });
+    }
+    let rocks = |source| OpenError::RocksDb { path: path.to_owned(), source };
+    let options = options();
+    let families = ColumnFamily::ALL.map(|cf| ColumnFamilyDescriptor::new(cf.name(), options.clone()));
+    let db = DB::open_cf_descriptors(&options, path, families).map_err(rocks)?;
+    let meta = ColumnFamily::Meta.handle(&db);
+    match db.get_cf(meta, keys::IDENTITY).map_err(rocks)? {
+        Some(record) => check_identity(path, identity, &record)?,
+        None if is_empty(&db).map_err(rocks)? && if_missing == IfMissing::Create => {
+            // magic ++ format version (u32 little-endian) ++ postcard(identity):
+            // the version is readable whatever a later format does to the rest.
+            let mut record = IDENTITY_MAGIC.to_vec();
+            record.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+            record.extend(postcard::to_stdvec(identity).expect("encoding into memory cannot fail"));
+            let mut sync = WriteOptions::default();
+            sync.set_sync(true);
+            db.put_cf_opt(meta, keys::IDENTITY, &record, &sync).map_err(rocks)?;
+            tracing::info!(path = %path.display(), cluster_id = %identity.cluster_id, node_id = identity.node_id, "created data dir");
+        }
+        None => return Err(OpenError::NoIdentity { path: path.to_owned() }),
+    }
+    Ok(Arc::new(db))
+}
+
+fn options() -> Options {
+    let mut options = Options::default();
+    options.create_if_missing(true);
+    options.create_missing_column_families(true);
+    // After a crash, recover the write-ahead log up to its last intact
+    // record: the disk then holds a prefix of the write order, which the
+    // flusher's ordering argument relies on.
+    options.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
+    // lz4 is the only codec compiled in (see the workspace Cargo.toml);
+    // without this RocksDB would store blocks uncompressed.
+    options.set_compression_type(DBCompressionType::Lz4);
+    options
+}
+
+fn check_identity(path: &Path, expected: &NodeIdentity, record: &[u8]) -> Result<(), OpenError> {
+    let corrupt = |detail: String| OpenError::CorruptIdentity { path: path.to_owned(), detail };
+    let rest = record.strip_prefix(IDENTITY_MAGIC.as_slice()).ok_or_else(|| corrupt("bad magic".into()))?;
+    let (version, payload) = rest.split_first_chunk::<4>().ok_or_else(|| corrupt("cut short".into()))?;
+    let version = u32::from_le_bytes(*version);
+    if version != FORMAT_VERSION {
+        return Err(OpenError::UnsupportedFormat { path: path.to_owned(), found: version });
+    }
+    let (found, rest): (NodeIdentity, _) = postcard::take_from_bytes(payload).map_err(|e| corrupt(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(corrupt(format!("{} trailing bytes", rest.len())));
+    }
+    if found.cluster_id != expected.cluster_id {
+        return Err(OpenError::WrongCluster {
+            path: path.to_owned(),
+            expected: expected.cluster_id.clone(),
+            found: found.cluster_id,
+        });
+    }
+    if found.node_id != expected.node_id {
+        return Err(OpenError::WrongNode { path: path.to_owned(), expected: expected.node_id, found: found.node_id });
+    }
+    Ok(())
+}
+
+/// Whether no column family holds any key: a database just created.
+fn is_empty(db: &DB) -> Result<bool, rocksdb::Error> {
+    for cf in ColumnFamily::ALL {
+        if let Some(first) = db.iterator_cf(cf.handle(db), IteratorMode::Start).next() {
+            first?;
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}

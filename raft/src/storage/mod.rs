@@ -1,0 +1,105 @@
+//! Storage for every Raft group of a process, in one RocksDB.
+//!
+//! [`Storage::open`] opens the process-wide database (checking that the
+//! data dir is this node's) and starts the flusher; [`Storage::log_store`]
+//! and [`Storage::state_machine`] give one group's halves of openraft's
+//! storage API over it.
+//!
+//! - `db`: opening, column families, the identity check ([`OpenError`]).
+//! - `keys`: the per-group key encoding.
+//! - `flusher`: ordered writes, one WAL sync for many of them.
+//! - `log_store`: [`LogStore`], openraft's `RaftLogStorage`.
+//! - `state_machine`: [`StateMachineStore`], openraft's `RaftStateMachine`.
+//! - `applied`: the in-memory applied state and [`LedgerReader`].
+//! - `snapshot_builder`: [`LedgerSnapshotBuilder`], building beside apply.
+//! - `snapshot_check`: [`verify_snapshot`], before bytes become state.
+//! - `snapshot_store`: a group's stored snapshot, never moved backwards.
+//! - `codec`, `error`: value encoding, [`StoreError`].
+
+mod applied;
+mod codec;
+mod db;
+mod error;
+mod flusher;
+mod keys;
+mod log_store;
+mod snapshot_builder;
+mod snapshot_check;
+mod snapshot_store;
+mod state_machine;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ledger::LedgerConfig;
+use rocksdb::DB;
+
+pub use self::applied::LedgerReader;
+pub use self::db::{IfMissing, NodeIdentity, OpenError};
+pub use self::error::StoreError;
+pub use self::log_store::LogStore;
+pub use self::snapshot_builder::LedgerSnapshotBuilder;
+pub use self::snapshot_check::{SnapshotRejected, verify_snapshot};
+pub use self::state_machine::StateMachineStore;
+use crate::group::GroupId;
+
+/// Where and whose the data dir is.
+#[derive(Clone, Debug)]
+pub struct StorageConfig {
+    /// The RocksDB directory, shared by every group the process hosts.
+    pub data_dir: PathBuf,
+    /// Who the data dir belongs to; checked on every open.
+    pub identity: NodeIdentity,
+    /// Whether a missing database may be created.
+    pub if_missing: IfMissing,
+}
+
+/// What every group's stores share. Field order matters for drop: the
+/// flusher finishes and joins its threads before the database closes.
+pub(crate) struct Shared {
+    pub(crate) flusher: flusher::Flusher,
+    pub(crate) db: Arc<DB>,
+}
+
+/// The process's storage: one RocksDB and one flusher for every group.
+/// Cheap to clone. The database closes when the last clone, and every
+/// store opened from it, is dropped.
+#[derive(Clone)]
+pub struct Storage {
+    shared: Arc<Shared>,
+    identity: NodeIdentity,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage").field("identity", &self.identity).finish_non_exhaustive()
+    }
+}
+
+impl Storage {
+    /// Opens the data dir and starts the flusher. Fails with a message that
+    /// says what to do if the dir is missing (and may not be created),
+    /// locked, damaged, or belongs to another node or cluster.
+    pub fn open(config: &StorageConfig) -> Result<Self, OpenError> {
+        let db = db::open(&config.data_dir, &config.identity, config.if_missing)?;
+        let flusher = flusher::Flusher::start(Arc::clone(&db)).map_err(OpenError::Threads)?;
+        Ok(Self { shared: Arc::new(Shared { flusher, db }), identity: config.identity.clone() })
+    }
+
+    /// Who the data dir belongs to.
+    pub fn identity(&self) -> &NodeIdentity {
+        &self.identity
+    }
+
+    /// The log store of `group`. Open it once per group per process.
+    pub fn log_store(&self, group: GroupId) -> LogStore {
+        LogStore::new(Arc::clone(&self.shared), group)
+    }
+
+    /// The state machine of `group`, restored from its stored snapshot if it
+    /// has one. `config` seeds the ledger of a group with no snapshot yet,
+    /// and names the region every snapshot of the group must hold.
+    pub fn state_machine(&self, group: GroupId, config: LedgerConfig) -> Result<StateMachineStore, OpenError> {
+        StateMachineStore::open(Arc::clone(&self.shared), group, config)
+    }
+}

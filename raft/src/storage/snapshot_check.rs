@@ -1,0 +1,58 @@
+//! Checking snapshot bytes before they become a group's state.
+
+use std::io;
+
+use ledger::Ledger;
+use ledger::snapshot::SnapshotError;
+
+use crate::type_config::LogId;
+
+/// Why a snapshot was refused. The stored snapshot and the state are left as they were.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotRejected {
+    /// The bytes do not restore: damaged in transit or on disk.
+    #[error("snapshot does not restore ({0}); it was damaged: have the leader send it again")]
+    Corrupt(#[source] SnapshotError),
+    /// The ledger in the snapshot is another region's.
+    #[error("snapshot holds region {found:?}'s ledger, not {expected:?}'s: it was routed to the wrong group")]
+    WrongRegion {
+        /// This group's region.
+        expected: String,
+        /// The snapshot's region.
+        found: String,
+    },
+    /// The snapshot is older than the replica's state or its stored
+    /// snapshot: installing it would move the group back in time.
+    #[error(
+        "snapshot up to {offered:?} is older than this replica's state up to {current:?}; refusing to move backwards"
+    )]
+    Stale {
+        /// The snapshot's last log id.
+        offered: Option<LogId>,
+        /// The replica's last applied or stored snapshot's last log id, whichever refused it.
+        current: Option<LogId>,
+    },
+}
+
+impl From<SnapshotRejected> for io::Error {
+    fn from(rejected: SnapshotRejected) -> Self {
+        io::Error::new(io::ErrorKind::InvalidData, rejected)
+    }
+}
+
+/// Restores a ledger from snapshot bytes and checks that it is `region`'s.
+///
+/// [`Ledger::restore`] checks the format, the checksum and the ledger's
+/// invariants. A transport can call this on a received snapshot before
+/// handing it to openraft, whose `install_full_snapshot` treats a failed
+/// install as fatal to the node.
+pub fn verify_snapshot(region: &str, bytes: &[u8]) -> Result<Ledger, SnapshotRejected> {
+    let ledger = Ledger::restore(bytes).map_err(SnapshotRejected::Corrupt)?;
+    if ledger.config().region != region {
+        return Err(SnapshotRejected::WrongRegion {
+            expected: region.to_owned(),
+            found: ledger.config().region.clone(),
+        });
+    }
+    Ok(ledger)
+}

@@ -1,0 +1,146 @@
+//! A group's stored snapshot: `(meta, ledger snapshot bytes)` in one record
+//! of the `snapshots` column family, replaced atomically and only ever by a
+//! newer one.
+//!
+//! Two writers race for it: the snapshot builder (running beside apply) and
+//! `install_snapshot` (a snapshot from the leader). Each compares its last
+//! log id with the stored one under one lock and writes only if newer, so a
+//! slow build can never overwrite a newer installed snapshot.
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use crate::group::GroupId;
+use crate::storage::Shared;
+use crate::storage::codec::{decode, encode};
+use crate::storage::db::ColumnFamily;
+use crate::storage::error::StoreError;
+use crate::storage::flusher::Op;
+use crate::storage::keys::GroupKeys;
+use crate::type_config::{LogId, Snapshot, SnapshotMeta};
+
+/// Version byte at the start of a snapshot record.
+const RECORD_VERSION: u8 = 1;
+/// Version byte and meta length (u32 little-endian).
+const HEADER_BYTES: usize = 1 + 4;
+
+/// What [`SnapshotStore::save_if_newer`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Saved {
+    /// The snapshot is now the stored one, durably.
+    Written,
+    /// The stored snapshot is at least as new and was kept; its last log id.
+    KeptStored(Option<LogId>),
+}
+
+/// One group's stored snapshot.
+pub(crate) struct SnapshotStore {
+    shared: Arc<Shared>,
+    group: GroupId,
+    key: Vec<u8>,
+    /// The meta of the stored snapshot, if any. Writers hold this lock
+    /// across compare and write, which is what keeps the stored snapshot
+    /// moving forward only.
+    stored: Mutex<Option<SnapshotMeta>>,
+}
+
+impl SnapshotStore {
+    /// Opens the group's snapshot store and reads the stored snapshot, if any.
+    pub(crate) fn open(shared: Arc<Shared>, group: GroupId) -> Result<(Self, Option<Snapshot>), StoreError> {
+        let key = GroupKeys::new(&group).snapshot();
+        let snapshot = read_snapshot(&shared, &group, &key)?;
+        let stored = Mutex::new(snapshot.as_ref().map(|snapshot| snapshot.meta.clone()));
+        Ok((Self { shared, group, key, stored }, snapshot))
+    }
+
+    /// Reads the stored snapshot.
+    pub(crate) fn load(&self) -> Result<Option<Snapshot>, StoreError> {
+        read_snapshot(&self.shared, &self.group, &self.key)
+    }
+
+    /// Stores `(meta, data)` durably, unless the stored snapshot is at
+    /// least as new (by last log id).
+    #[tracing::instrument(level = "debug", skip_all, fields(group = %self.group, index = meta.last_log_id.as_ref().map(|id| id.index)))]
+    pub(crate) async fn save_if_newer(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<Saved, StoreError> {
+        let mut stored = self.stored.lock().await;
+        if let Some(current) = stored.as_ref()
+            && current.last_log_id >= meta.last_log_id
+        {
+            tracing::debug!(stored = ?current.last_log_id, "kept the stored snapshot: it is at least as new");
+            return Ok(Saved::KeptStored(current.last_log_id));
+        }
+        let encoded_meta = encode(meta);
+        let meta_len = u32::try_from(encoded_meta.len()).expect("a snapshot meta is far below 4 GiB");
+        let mut record = Vec::with_capacity(HEADER_BYTES + encoded_meta.len() + data.len());
+        record.push(RECORD_VERSION);
+        record.extend_from_slice(&meta_len.to_le_bytes());
+        record.extend_from_slice(&encoded_meta);
+        record.extend_from_slice(data);
+        let bytes = record.len();
+        self.shared
+            .flusher
+            .write_durable(vec![Op::Put { cf: ColumnFamily::Snapshots, key: self.key.clone(), value: record }])
+            .await?;
+        tracing::info!(bytes, "stored snapshot");
+        *stored = Some(meta.clone());
+        Ok(Saved::Written)
+    }
+}
+
+/// Reads and decodes a stored snapshot record: version byte, meta length
+/// (u32 little-endian), the meta, then the ledger's snapshot bytes.
+fn read_snapshot(shared: &Shared, group: &GroupId, key: &[u8]) -> Result<Option<Snapshot>, StoreError> {
+    let db = &shared.db;
+    let Some(record) = db.get_pinned_cf(ColumnFamily::Snapshots.handle(db), key)? else {
+        return Ok(None);
+    };
+    let corrupt = |detail: String| StoreError::Corrupt { what: "snapshot record", group: group.clone(), detail };
+    let Some((&version, rest)) = record.split_first() else {
+        return Err(corrupt("empty".into()));
+    };
+    if version != RECORD_VERSION {
+        return Err(corrupt(format!("record version {version}, expected {RECORD_VERSION}")));
+    }
+    let (meta_len, rest) = rest.split_first_chunk::<4>().ok_or_else(|| corrupt("cut short".into()))?;
+    let meta_len = usize::try_from(u32::from_le_bytes(*meta_len)).expect("u32 fits in usize");
+    if rest.len() < meta_len {
+        return Err(corrupt(format!("meta of {meta_len} bytes in {} remaining", rest.len())));
+    }
+    let (meta, data) = rest.split_at(meta_len);
+    Ok(Some(Snapshot { meta: decode("snapshot meta", group, meta)?, snapshot: data.to_vec() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::impls::leader_id_adv::LeaderId;
+
+    use super::*;
+    use crate::storage::{IfMissing, NodeIdentity, Storage, StorageConfig};
+
+    fn meta(index: u64) -> SnapshotMeta {
+        SnapshotMeta { last_log_id: Some(LogId::new(LeaderId { term: 1, node_id: 1 }, index)), ..Default::default() }
+    }
+
+    #[tokio::test]
+    async fn the_stored_snapshot_only_moves_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = NodeIdentity { cluster_id: "c".into(), node_id: 1 };
+        let config = StorageConfig { data_dir: dir.path().into(), identity, if_missing: IfMissing::Create };
+        let storage = Storage::open(&config).unwrap();
+        let (store, stored) = SnapshotStore::open(Arc::clone(&storage.shared), GroupId::new("g").unwrap()).unwrap();
+        assert!(stored.is_none());
+
+        // A build that cloned the state at 10 finishing after an install at
+        // 30 must not replace it; the same position is not rewritten.
+        assert_eq!(store.save_if_newer(&meta(30), b"at 30").await.unwrap(), Saved::Written);
+        assert_eq!(store.save_if_newer(&meta(10), b"at 10").await.unwrap(), Saved::KeptStored(meta(30).last_log_id));
+        assert_eq!(store.save_if_newer(&meta(30), b"again").await.unwrap(), Saved::KeptStored(meta(30).last_log_id));
+        let loaded = store.load().unwrap().unwrap();
+        assert_eq!((loaded.meta, loaded.snapshot.as_slice()), (meta(30), b"at 30".as_slice()));
+
+        assert_eq!(store.save_if_newer(&meta(40), b"at 40").await.unwrap(), Saved::Written);
+        let (_, reopened) = SnapshotStore::open(Arc::clone(&storage.shared), GroupId::new("g").unwrap()).unwrap();
+        assert_eq!(reopened.unwrap().meta, meta(40));
+    }
+}

@@ -1,0 +1,12 @@
+//! Storage tests against real RocksDB databases in temp dirs, one module
+//! per area under `storage/`.
+
+mod storage {
+    mod conformance;
+    mod groups;
+    mod open;
+    mod raft_node;
+    mod restart;
+    mod snapshots;
+    mod support;
+}
