@@ -264,9 +264,16 @@ impl Ledger {
     /// stops counting at its deadline whether or not `Expire` is proposed.
     pub(crate) fn expire_due_holds(&mut self, now_ms: u64) -> u64 {
         let mut expired = 0;
-        while let Some(hold_id) = self.index.pop_due(now_ms) {
-            self.end_hold(&hold_id, HoldStatus::Expired, now_ms);
-            expired += 1;
+        while let Some((deadline, hold_id)) = self.index.pop_due(now_ms) {
+            let still_pending = self
+                .state
+                .holds
+                .get(&hold_id)
+                .is_some_and(|hold| hold.status == HoldStatus::Pending && hold.expires_at_ms == deadline);
+            if still_pending {
+                self.end_hold(&hold_id, HoldStatus::Expired, now_ms);
+                expired += 1;
+            }
         }
         expired
     }
@@ -302,7 +309,7 @@ impl Ledger {
         }
         hold.status = status;
         hold.ended_at_ms = Some(now_ms);
-        self.index.track_ended(hold.expires_at_ms, now_ms, hold_id);
+        self.index.track_ended(now_ms, hold_id);
         hold
     }
 

@@ -1,6 +1,7 @@
 //! The [`Ledger`]: one region's state, and `apply`, the only way to change it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -108,8 +109,10 @@ fn by_key<K: Ord, V>(map: &HashMap<K, V>) -> Vec<(&K, &V)> {
 pub(crate) struct Index {
     /// Warehouses by `(priority, id)`: the default allocation order.
     warehouse_order: Vec<WarehouseId>,
-    /// Pending holds by deadline.
-    deadlines: BTreeSet<(u64, HoldId)>,
+    /// Holds by deadline, earliest first. Entries are not removed when a
+    /// hold ends early (a heap push is much cheaper than a sorted-set
+    /// insert and remove); [`Index::pop_due`]'s caller skips those.
+    deadlines: BinaryHeap<Reverse<(u64, HoldId)>>,
     /// Ended holds by end time (appended in time order: the clock is monotonic).
     ended: VecDeque<(u64, HoldId)>,
     /// Idempotency records by time applied (appended in time order).
@@ -122,9 +125,7 @@ impl Index {
         index.add_warehouse(&state.warehouses);
         for hold in state.holds.values() {
             match hold.ended_at_ms {
-                None => {
-                    index.deadlines.insert((hold.expires_at_ms, hold.id.clone()));
-                }
+                None => index.deadlines.push(Reverse((hold.expires_at_ms, hold.id.clone()))),
                 Some(ended_at_ms) => index.ended.push_back((ended_at_ms, hold.id.clone())),
             }
         }
@@ -152,20 +153,22 @@ impl Index {
     }
 
     pub(crate) fn track_pending(&mut self, expires_at_ms: u64, hold_id: &HoldId) {
-        self.deadlines.insert((expires_at_ms, hold_id.clone()));
+        self.deadlines.push(Reverse((expires_at_ms, hold_id.clone())));
     }
 
-    /// Removes and returns a pending hold whose deadline is at or before `now_ms`.
-    pub(crate) fn pop_due(&mut self, now_ms: u64) -> Option<HoldId> {
-        let (deadline, _) = self.deadlines.first()?;
+    /// Removes and returns the earliest `(deadline, hold)` due at or before
+    /// `now_ms`. The hold may have ended already, or (once purged) been
+    /// replaced by a newer hold of the same id: the caller checks that it is
+    /// pending with this deadline.
+    pub(crate) fn pop_due(&mut self, now_ms: u64) -> Option<(u64, HoldId)> {
+        let Reverse((deadline, _)) = self.deadlines.peek()?;
         if *deadline > now_ms {
             return None;
         }
-        self.deadlines.pop_first().map(|(_, hold_id)| hold_id)
+        self.deadlines.pop().map(|Reverse(due)| due)
     }
 
-    pub(crate) fn track_ended(&mut self, expires_at_ms: u64, ended_at_ms: u64, hold_id: &HoldId) {
-        self.deadlines.remove(&(expires_at_ms, hold_id.clone()));
+    pub(crate) fn track_ended(&mut self, ended_at_ms: u64, hold_id: &HoldId) {
         debug_assert!(self.ended.back().is_none_or(|(at, _)| *at <= ended_at_ms));
         self.ended.push_back((ended_at_ms, hold_id.clone()));
     }
