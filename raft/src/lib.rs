@@ -79,8 +79,10 @@
 
 pub mod group;
 pub mod storage;
+pub mod transport;
 pub mod type_config;
 
 pub use crate::group::GroupId;
 pub use crate::storage::{LogStore, StateMachineStore, Storage};
+pub use crate::transport::{Faults, Transport, TransportConfig};
 pub use crate::type_config::{BatchResponse, EnvelopeResult, LedgerBatch, NodeInfo, TypeConfig};
