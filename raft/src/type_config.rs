@@ -38,6 +38,9 @@ pub struct NodeInfo {
     /// The node's gRPC address (`host:port`), serving the Raft transport of
     /// every group it hosts. Empty only in openraft's own test fixtures.
     pub grpc_addr: String,
+    /// The node's client-facing gRPC address (`host:port`): what a follower
+    /// tells clients in a leader hint. Empty when the node serves no clients.
+    pub api_addr: String,
 }
 
 /// The payload of one log entry: ledger commands to apply in order.

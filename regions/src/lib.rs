@@ -1,7 +1,32 @@
-//! The region node, `regiond`, and its leader-aware client (not built yet:
-//! issue #3).
+//! The region node, `regiond`: one replica of a region's Raft group, with
+//! the warehouse, reservation and admin gRPC APIs in front of it.
 //!
-//! It will host a region's Raft group replica (and later the catalog
-//! group's), stamp leader time on proposals, propose `Expire` ticks, and
-//! serve the warehouse, reservation and admin gRPC APIs defined in `protos`.
+//! # Map
+//! - [`config`]: the node's TOML config and its checks.
+//! - [`node`]: [`node::RegionNode`], start-up (bootstrap, join, restart),
+//!   listeners and shutdown.
+//! - [`proposer`]: the write path: concurrent commands batched into one
+//!   Raft entry, stamped with leader time ([`clock`]).
+//! - [`expiry`]: the leader's `Expire` ticks.
+//! - [`region`]: [`region::Region`], propose and read (linearizable by
+//!   default) on the hosted replica.
+//! - [`auth`]: bearer tokens to principals and what each may touch.
+//! - [`api`]: the gRPC services and the status mapping.
+//! - [`metrics`]: Prometheus series and the `/metrics` endpoint.
+//!
+//! # The path of a write
+//! API call → [`auth`] → field checks → [`region::Region::propose`] →
+//! [`proposer`] batch (leader time stamped) → openraft `client_write` →
+//! replicated and fsynced on a quorum (raft crate) → applied by the
+//! ledger on every replica → the result goes back to the caller.
 #![deny(missing_docs)]
+
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod expiry;
+pub mod metrics;
+pub mod node;
+pub mod proposer;
+pub mod region;

@@ -89,6 +89,13 @@ impl LedgerReader {
         f(&self.cell.read().ledger)
     }
 
+    /// Runs `f` on the applied ledger and returns its value with the log id
+    /// of the last entry applied to that ledger, both under one lock.
+    pub fn read_at<T>(&self, f: impl FnOnce(&Ledger) -> T) -> (T, Option<LogId>) {
+        let applied = self.cell.read();
+        (f(&applied.ledger), applied.last_applied)
+    }
+
     /// The log id of the last applied entry.
     pub fn last_applied(&self) -> Option<LogId> {
         self.cell.read().last_applied

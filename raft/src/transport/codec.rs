@@ -111,7 +111,9 @@ mod tests {
     }
 
     fn membership() -> Membership<u64, NodeInfo> {
-        let nodes = (1..=3).map(|id| (id, NodeInfo { grpc_addr: format!("127.0.0.1:70{id:02}") }));
+        let nodes = (1..=3).map(|id| {
+            (id, NodeInfo { grpc_addr: format!("127.0.0.1:70{id:02}"), api_addr: format!("127.0.0.1:71{id:02}") })
+        });
         Membership::new(vec![BTreeSet::from([1, 2, 3])], BTreeMap::from_iter(nodes)).unwrap()
     }
 

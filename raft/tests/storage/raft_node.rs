@@ -84,7 +84,9 @@ async fn a_single_node_group_answers_every_envelope_and_restarts_exactly() {
     let storage = support::open(dir.path());
 
     let (raft, reader) = start(&storage).await;
-    raft.initialize(BTreeMap::from([(NODE, NodeInfo { grpc_addr: "127.0.0.1:7001".into() })])).await.unwrap();
+    raft.initialize(BTreeMap::from([(NODE, NodeInfo { grpc_addr: "127.0.0.1:7001".into(), ..Default::default() })]))
+        .await
+        .unwrap();
     raft.wait(TIMEOUT).state(ServerState::Leader, "single node elects itself").await.unwrap();
 
     let stock = write(

@@ -52,7 +52,7 @@ pub(crate) fn blank(term: u64, index: u64) -> Entry {
 }
 
 pub(crate) fn membership(term: u64, index: u64) -> Entry {
-    let nodes = BTreeMap::from([(NODE, NodeInfo { grpc_addr: "127.0.0.1:7001".into() })]);
+    let nodes = BTreeMap::from([(NODE, NodeInfo { grpc_addr: "127.0.0.1:7001".into(), ..Default::default() })]);
     let membership = Membership::new(vec![BTreeSet::from([NODE])], nodes).expect("valid membership");
     Entry::new_membership(log_id(term, index), membership)
 }

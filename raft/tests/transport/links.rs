@@ -26,7 +26,7 @@ enum Outcome {
 }
 
 async fn peer(cluster: &Cluster, from: u64, to: u64) -> PeerNetwork {
-    let info = NodeInfo { grpc_addr: cluster.node(to).addr.to_string() };
+    let info = NodeInfo { grpc_addr: cluster.node(to).addr.to_string(), ..Default::default() };
     cluster.node(from).transport.network(support::group(EU.id)).new_client(to, &info).await
 }
 
@@ -83,7 +83,7 @@ async fn peers_that_cannot_be_reached_are_unreachable() {
     // A port nobody listens on any more.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
     for addr in [closed.to_string(), "not an address".to_owned(), String::new()] {
-        let mut peer = network.new_client(2, &NodeInfo { grpc_addr: addr.clone() }).await;
+        let mut peer = network.new_client(2, &NodeInfo { grpc_addr: addr.clone(), ..Default::default() }).await;
         assert_eq!(vote(&mut peer, 1, 2_000).await, Outcome::Unreachable, "address {addr:?}");
     }
     assert_eq!(transport.stats().peer_channels, 1, "only the usable address got a channel");

@@ -185,7 +185,10 @@ impl Cluster {
 
     /// Every node as a voter, with its address.
     pub(crate) fn members(&self) -> BTreeMap<u64, NodeInfo> {
-        self.nodes.values().map(|node| (node.id, NodeInfo { grpc_addr: node.addr.to_string() })).collect()
+        self.nodes
+            .values()
+            .map(|node| (node.id, NodeInfo { grpc_addr: node.addr.to_string(), ..Default::default() }))
+            .collect()
     }
 
     /// Bootstraps `group_id` with every node as a voter.

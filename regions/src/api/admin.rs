@@ -1,0 +1,387 @@
+//! The `Admin` service: group status, membership, leadership, snapshots,
+//! warehouse registration, and fault injection when the node enabled it.
+//! Every call needs the admin token.
+
+use std::collections::BTreeSet;
+
+use ledger::command::RegisterWarehouse;
+use ledger::{Command, Outcome};
+use openraft::async_runtime::Instant;
+use openraft::async_runtime::WatchReceiver;
+use openraft::errors::{ClientWriteError, RaftError};
+use openraft::{Membership, RaftMetrics, ServerState};
+use protos::admin::admin_server::Admin;
+use protos::admin::{self as pb, Role};
+use raft::transport::{Direction, LinkFaults, LinkRule};
+use raft::{NodeInfo, TypeConfig};
+use tonic::{Request, Response, Status};
+
+use crate::api::status::{self, invalid_field};
+use crate::api::{ApiContext, MAX_ID_BYTES};
+use crate::proposer::LeaderHint;
+use crate::region::Consistency;
+
+/// The `Admin` gRPC service of a node.
+#[derive(Clone, Debug)]
+pub struct AdminService {
+    ctx: ApiContext,
+    transport: raft::Transport,
+    fault_injection: bool,
+}
+
+impl AdminService {
+    /// The service for `ctx`'s group; `SetFaults` works only when
+    /// `fault_injection` is on (the node's config), through `transport`.
+    pub fn new(ctx: ApiContext, transport: raft::Transport, fault_injection: bool) -> Self {
+        Self { ctx, transport, fault_injection }
+    }
+
+    /// Authenticates an admin caller and checks the request names this
+    /// node's group (an empty group id means it).
+    fn admit<T>(&self, request: &Request<T>, group_id: &str) -> Result<(), Status> {
+        self.ctx.authenticate(request)?.require_admin()?;
+        if !group_id.is_empty() && group_id != self.ctx.region.group().as_str() {
+            return Err(Status::not_found(format!(
+                "this node hosts group `{}`, not `{group_id}`",
+                self.ctx.region.group()
+            )));
+        }
+        Ok(())
+    }
+
+    fn metrics(&self) -> RaftMetrics<TypeConfig> {
+        self.ctx.region.raft().metrics().borrow_watched().clone()
+    }
+
+    /// A membership-changing call failed: a follower points at the leader.
+    fn membership_failed(&self, error: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> Status {
+        match error {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
+                status::not_leader(&self.ctx.region, LeaderHint::from(&forward))
+            }
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+                Status::failed_precondition(e.to_string())
+            }
+            other => Status::unavailable(other.to_string()),
+        }
+    }
+}
+
+/// A group's status as this node sees it.
+fn group_status(group_id: &str, m: &RaftMetrics<TypeConfig>, digest: Vec<u8>) -> pb::GroupStatus {
+    let last_log_index = m.last_log_index.unwrap_or(0);
+    let replication = m
+        .replication
+        .as_ref()
+        .map(|progress| {
+            progress
+                .iter()
+                .filter(|(id, _)| **id != m.id)
+                .map(|(id, matched)| {
+                    let matched_index = matched.as_ref().map(|log_id| log_id.index);
+                    pb::ReplicationProgress {
+                        node_id: *id,
+                        matched_index,
+                        lag_entries: last_log_index.saturating_sub(matched_index.unwrap_or(0)),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let role = match m.state {
+        ServerState::Leader => Role::Leader,
+        ServerState::Follower => Role::Follower,
+        ServerState::Candidate => Role::Candidate,
+        ServerState::Learner => Role::Learner,
+        ServerState::Shutdown => Role::Shutdown,
+    };
+    pb::GroupStatus {
+        group_id: group_id.to_owned(),
+        node_id: m.id,
+        role: role as i32,
+        term: m.current_term,
+        leader_id: m.current_leader,
+        commit_index: m.local_committed.as_ref().map_or(0, |id| id.index),
+        applied_index: m.last_applied.as_ref().map_or(0, |id| id.index),
+        last_log_index,
+        snapshot_index: m.snapshot.as_ref().map(|id| id.index),
+        membership: Some(membership(
+            m.membership_config.log_id().as_ref().map_or(0, |id| id.index),
+            m.membership_config.membership(),
+        )),
+        replication,
+        millis_since_quorum_ack: m
+            .last_quorum_acked
+            .as_ref()
+            .map(|at| u64::try_from((**at).elapsed().as_millis()).unwrap_or(u64::MAX)),
+        state_digest: digest,
+    }
+}
+
+/// A membership config, introduced at `log_index`, as the wire shows it.
+fn membership(log_index: u64, config: &Membership<u64, NodeInfo>) -> pb::Membership {
+    let voters: BTreeSet<u64> = config.voter_ids().collect();
+    pb::Membership {
+        configs: config
+            .get_joint_config()
+            .iter()
+            .map(|set| pb::VoterSet { node_ids: set.iter().copied().collect() })
+            .collect(),
+        members: config
+            .nodes()
+            .map(|(id, node)| pb::Member {
+                node_id: *id,
+                address: node.grpc_addr.clone(),
+                voter: voters.contains(id),
+                api_address: node.api_addr.clone(),
+            })
+            .collect(),
+        log_index,
+    }
+}
+
+fn direction(value: i32, index: usize) -> Result<Direction, Status> {
+    match pb::LinkDirection::try_from(value) {
+        Ok(pb::LinkDirection::Outbound) => Ok(Direction::Outbound),
+        Ok(pb::LinkDirection::Inbound) => Ok(Direction::Inbound),
+        Ok(pb::LinkDirection::Both) => Ok(Direction::Both),
+        _ => Err(invalid_field(format!("faults.links[{index}].direction"), "must be OUTBOUND, INBOUND or BOTH")),
+    }
+}
+
+fn link_faults_of(config: pb::FaultConfig) -> Result<LinkFaults, Status> {
+    if config.disk.is_some_and(|disk| disk.fsync_delay_ms != 0 || disk.fsync_fail) {
+        return Err(Status::unimplemented("disk faults are not available on this node"));
+    }
+    let links = config
+        .links
+        .iter()
+        .enumerate()
+        .map(|(index, rule)| {
+            Ok(LinkRule {
+                peer: rule.peer_node_id,
+                direction: direction(rule.direction, index)?,
+                drop_ppm: rule.drop_ppm,
+                delay_ms: rule.delay_ms,
+            })
+        })
+        .collect::<Result<Vec<_>, Status>>()?;
+    Ok(LinkFaults { links, seed: config.seed })
+}
+
+fn fault_config_of(faults: &LinkFaults) -> pb::FaultConfig {
+    pb::FaultConfig {
+        links: faults
+            .links
+            .iter()
+            .map(|rule| pb::LinkRule {
+                peer_node_id: rule.peer,
+                direction: match rule.direction {
+                    Direction::Outbound => pb::LinkDirection::Outbound,
+                    Direction::Inbound => pb::LinkDirection::Inbound,
+                    Direction::Both => pb::LinkDirection::Both,
+                } as i32,
+                drop_ppm: rule.drop_ppm,
+                delay_ms: rule.delay_ms,
+            })
+            .collect(),
+        disk: None,
+        seed: faults.seed,
+    }
+}
+
+fn check_id(field: &str, value: &str) -> Result<(), Status> {
+    if value.is_empty() || value.len() > MAX_ID_BYTES || value.chars().any(char::is_control) {
+        return Err(invalid_field(field, format!("must be 1 to {MAX_ID_BYTES} bytes without control characters")));
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn cluster_status(
+        &self,
+        request: Request<pb::ClusterStatusRequest>,
+    ) -> Result<Response<pb::ClusterStatusResponse>, Status> {
+        self.ctx.authenticate(&request)?.require_admin()?;
+        let own = self.ctx.region.group().as_str().to_owned();
+        let wanted = &request.get_ref().group_ids;
+        let groups = if wanted.is_empty() || wanted.contains(&own) {
+            let digest = self.ctx.read(Consistency::Stale, |ledger| ledger.state_hash().to_vec()).await?.value;
+            vec![group_status(&own, &self.metrics(), digest)]
+        } else {
+            Vec::new()
+        };
+        Ok(Response::new(pb::ClusterStatusResponse {
+            node_id: self.ctx.region.node_id(),
+            faults_enabled: self.fault_injection,
+            groups,
+        }))
+    }
+
+    async fn add_learner(
+        &self,
+        request: Request<pb::AddLearnerRequest>,
+    ) -> Result<Response<pb::MembershipResponse>, Status> {
+        self.admit(&request, &request.get_ref().group_id)?;
+        let message = request.into_inner();
+        if message.node_id == 0 {
+            return Err(invalid_field("node_id", "must be at least 1"));
+        }
+        for (field, addr) in [("address", &message.address), ("api_address", &message.api_address)] {
+            if addr.parse::<std::net::SocketAddr>().is_err()
+                && addr.rsplit_once(':').is_none_or(|(_, port)| port.parse::<u16>().is_err())
+            {
+                return Err(invalid_field(field, format!("`{addr}` is not host:port")));
+            }
+        }
+        let known = self.metrics().membership_config.membership().get_node(&message.node_id).cloned();
+        if known.is_none() && self.is_retired(message.node_id) {
+            return Err(invalid_field("node_id", "was removed from the group; node ids are never reused"));
+        }
+        let node = NodeInfo { grpc_addr: message.address, api_addr: message.api_address };
+        let written = self
+            .ctx
+            .region
+            .raft()
+            .add_learner(message.node_id, node, message.blocking)
+            .await
+            .map_err(|e| self.membership_failed(e))?;
+        Ok(Response::new(pb::MembershipResponse {
+            membership: written.membership.as_ref().map(|config| membership(written.log_id.index, config)),
+            log_index: written.log_id.index,
+        }))
+    }
+
+    async fn change_membership(
+        &self,
+        request: Request<pb::ChangeMembershipRequest>,
+    ) -> Result<Response<pb::MembershipResponse>, Status> {
+        self.admit(&request, &request.get_ref().group_id)?;
+        let message = request.into_inner();
+        let voters: BTreeSet<u64> = message.voter_ids.iter().copied().collect();
+        if voters.is_empty() {
+            return Err(invalid_field("voter_ids", "must name at least one voter"));
+        }
+        let written = self
+            .ctx
+            .region
+            .raft()
+            .change_membership(voters, message.retain_as_learners)
+            .await
+            .map_err(|e| self.membership_failed(e))?;
+        Ok(Response::new(pb::MembershipResponse {
+            membership: written.membership.as_ref().map(|config| membership(written.log_id.index, config)),
+            log_index: written.log_id.index,
+        }))
+    }
+
+    async fn transfer_leadership(
+        &self,
+        request: Request<pb::TransferLeadershipRequest>,
+    ) -> Result<Response<pb::TransferLeadershipResponse>, Status> {
+        self.admit(&request, &request.get_ref().group_id)?;
+        let to = request.get_ref().to_node_id;
+        let metrics = self.metrics();
+        if metrics.current_leader != Some(metrics.id) {
+            return Err(status::not_leader(&self.ctx.region, self.ctx.region.leader_hint()));
+        }
+        if !metrics.membership_config.membership().voter_ids().any(|id| id == to) {
+            return Err(invalid_field("to_node_id", format!("node {to} is not a voter of the group")));
+        }
+        self.ctx.region.raft().trigger().transfer_leader(to).await.map_err(|e| Status::unavailable(e.to_string()))?;
+        let mut changes = self.ctx.region.raft().metrics();
+        let handed_over = tokio::time::timeout(self.ctx.region.deadline(), async {
+            loop {
+                let leader = changes.borrow_watched().current_leader;
+                if leader.is_some_and(|l| l != metrics.id) {
+                    return leader;
+                }
+                if changes.changed().await.is_err() {
+                    return None;
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten();
+        Ok(Response::new(pb::TransferLeadershipResponse { leader_id: handed_over }))
+    }
+
+    async fn trigger_snapshot(
+        &self,
+        request: Request<pb::TriggerSnapshotRequest>,
+    ) -> Result<Response<pb::TriggerSnapshotResponse>, Status> {
+        self.admit(&request, &request.get_ref().group_id)?;
+        let applied = self.metrics().last_applied.map_or(0, |id| id.index);
+        self.ctx.region.raft().trigger().snapshot().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(pb::TriggerSnapshotResponse { applied_index: applied }))
+    }
+
+    async fn register_warehouse(
+        &self,
+        request: Request<pb::RegisterWarehouseRequest>,
+    ) -> Result<Response<pb::RegisterWarehouseResponse>, Status> {
+        let principal = self.ctx.authenticate(&request)?;
+        principal.require_admin()?;
+        let message = request.into_inner();
+        let warehouse = message.warehouse.ok_or_else(|| invalid_field("warehouse", "is required"))?;
+        check_id("warehouse.warehouse_id", &warehouse.warehouse_id)?;
+        if warehouse.region != self.ctx.region.region() {
+            return Err(invalid_field(
+                "warehouse.region",
+                format!("this is region `{}`'s group; register the warehouse there", self.ctx.region.region()),
+            ));
+        }
+        for (field, value, max) in
+            [("warehouse.name", &warehouse.name, 255), ("warehouse.location", &warehouse.location, 1024)]
+        {
+            if value.len() > max {
+                return Err(invalid_field(field, format!("is longer than {max} bytes")));
+            }
+        }
+        let command = Command::RegisterWarehouse(RegisterWarehouse {
+            warehouse: warehouse.warehouse_id.as_str().into(),
+            region: warehouse.region.clone(),
+            name: warehouse.name.clone(),
+            location: warehouse.location.clone(),
+            priority: warehouse.priority,
+        });
+        let written = self.ctx.write(&principal, &message.command_id, command).await?;
+        match written.outcome {
+            Outcome::WarehouseRegistered => Ok(Response::new(pb::RegisterWarehouseResponse {
+                warehouse: Some(warehouse),
+                applied_index: written.applied_index,
+            })),
+            other => Err(Status::internal(format!("the ledger answered {other:?} to a warehouse registration"))),
+        }
+    }
+
+    async fn set_faults(
+        &self,
+        request: Request<pb::SetFaultsRequest>,
+    ) -> Result<Response<pb::SetFaultsResponse>, Status> {
+        self.ctx.authenticate(&request)?.require_admin()?;
+        if !self.fault_injection {
+            return Err(Status::unimplemented(
+                "fault injection is disabled on this node; enable it with `fault_injection = true` in its config",
+            ));
+        }
+        let config = link_faults_of(request.into_inner().faults.unwrap_or_default())?;
+        let faults = self.transport.faults();
+        faults.set(config).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let current = faults.current().map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(pb::SetFaultsResponse { faults: Some(fault_config_of(&current)) }))
+    }
+}
+
+impl AdminService {
+    /// Whether `node_id` was once in the group and was removed: ids below the
+    /// highest member id that are not members now. Conservative: ids are
+    /// handed out increasing, so a gap below the highest is a retired id.
+    fn is_retired(&self, node_id: u64) -> bool {
+        let metrics = self.metrics();
+        let highest = metrics.membership_config.membership().nodes().map(|(id, _)| *id).max().unwrap_or(0);
+        node_id < highest
+    }
+}

@@ -1,0 +1,304 @@
+//! [`RegionNode`]: one `regiond` process: its storage, its replica of the
+//! region's Raft group, the batching proposer, the expiry ticks, and three
+//! listeners (node-to-node Raft, client-facing API, metrics).
+//!
+//! Start-up modes ([`StartMode`]):
+//! - **Existing**: the data dir must hold this node's database; a missing,
+//!   damaged or foreign one stops the node with a message saying why.
+//! - **Bootstrap**: a new group. Every initial member starts with the same
+//!   `peers`; each initializes its empty log with that membership (the same
+//!   on every member, so whichever is first makes no difference). On an
+//!   existing data dir this is a plain restart.
+//! - **Join**: a new, empty member; it serves and waits for the leader to
+//!   add it (`ledgerctl add-learner`, then `membership`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use openraft::Raft;
+use openraft::errors::{InitializeError, RaftError};
+use protos::admin::admin_server::AdminServer;
+use protos::reservation::reservations_server::ReservationsServer;
+use protos::warehouse::warehouse_inventory_server::WarehouseInventoryServer;
+use raft::storage::{IfMissing, NodeIdentity, StorageConfig};
+use raft::transport::{LedgerRaft, ServeError};
+use raft::{Faults, GroupId, NodeInfo, Storage, Transport, TransportConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::ApiContext;
+use crate::api::admin::AdminService;
+use crate::api::reservations::ReservationService;
+use crate::api::warehouse::WarehouseService;
+use crate::clock::LeaderClock;
+use crate::config::{ConfigError, NodeConfig};
+use crate::expiry;
+use crate::metrics::Metrics;
+use crate::proposer::{Proposer, ProposerConfig};
+use crate::region::Region;
+
+/// Largest API request or response, in bytes.
+pub const MAX_API_MESSAGE_BYTES: usize = 4 << 20;
+
+/// How a node treats its data dir at start-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartMode {
+    /// Restart on an existing data dir; refuse if it is missing.
+    Existing,
+    /// Create the data dir if needed and bootstrap the group from `peers`.
+    Bootstrap,
+    /// Create the data dir if needed and wait to be added to the group.
+    Join,
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The data dir is missing, damaged or belongs to another node.
+    #[error(transparent)]
+    Storage(#[from] raft::storage::OpenError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// openraft refused to start or bootstrap.
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// A running node. Dropping it does not stop it: call [`RegionNode::shutdown`].
+#[derive(Debug)]
+pub struct RegionNode {
+    config: NodeConfig,
+    raft: LedgerRaft,
+    region: Region,
+    transport: Transport,
+    raft_addr: SocketAddr,
+    api_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    raft_server: JoinHandle<Result<(), ServeError>>,
+}
+
+impl RegionNode {
+    /// Opens the data dir, starts the group's replica and every listener.
+    pub async fn start(config: NodeConfig, mode: StartMode) -> Result<Self, StartError> {
+        config.validate()?;
+        let tokens = Arc::new(config.tokens()?);
+        let group = GroupId::new(config.group_id())
+            .map_err(|e| ConfigError::Invalid { field: "region".into(), reason: e.to_string() })?;
+        let storage = Storage::open(&StorageConfig {
+            data_dir: config.data_dir.clone(),
+            identity: NodeIdentity { cluster_id: config.cluster_id.clone(), node_id: config.node_id },
+            if_missing: if mode == StartMode::Existing { IfMissing::Refuse } else { IfMissing::Create },
+        })?;
+
+        let bind = |what: &'static str, addr: SocketAddr| async move {
+            TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source })
+        };
+        let raft_listener = bind("raft_addr", config.raft_addr).await?;
+        let api_listener = bind("api_addr", config.api_addr).await?;
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(bind("metrics_addr", addr).await?),
+            None => None,
+        };
+        let local = |l: &TcpListener| l.local_addr().expect("a bound listener has an address");
+        let (raft_addr, api_addr) = (local(&raft_listener), local(&api_listener));
+        let metrics_addr = metrics_listener.as_ref().map(local);
+
+        let faults = if config.fault_injection { Faults::enabled(config.node_id) } else { Faults::disabled() };
+        let transport = Transport::new(TransportConfig::new(config.node_id), faults);
+        let ledger_config = ledger::LedgerConfig::new(&config.region);
+        let state_machine = storage.state_machine(group.clone(), ledger_config)?;
+        let reader = state_machine.reader();
+        let raft_config = Arc::new(config.raft_config().validate().map_err(|e| StartError::Raft(e.to_string()))?);
+        let raft = Raft::new(
+            config.node_id,
+            raft_config,
+            transport.network(group.clone()),
+            storage.log_store(group.clone()),
+            state_machine,
+        )
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+        transport.registry().register(group.clone(), raft.clone()).map_err(|e| StartError::Raft(e.to_string()))?;
+
+        let metrics = Metrics::new(group.as_str(), config.node_id);
+        metrics.follow(&raft);
+        let proposer_config = ProposerConfig { max_batch: config.max_batch, ..ProposerConfig::default() };
+        let proposer =
+            Proposer::start(raft.clone(), Arc::new(LeaderClock::default()), proposer_config, metrics.clone());
+        let region = Region::new(
+            group.clone(),
+            config.region.clone(),
+            raft.clone(),
+            reader,
+            proposer,
+            metrics.clone(),
+            config.deadline(),
+        );
+
+        let (stop, stopped) = watch::channel(false);
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }
+        };
+        let serving = transport.clone();
+        let raft_server = tokio::spawn({
+            let shutdown = until_stopped();
+            async move { serving.serve(raft_listener, shutdown).await }
+        });
+        let ctx = ApiContext { region: region.clone(), tokens };
+        let mut tasks = vec![tokio::spawn(serve_api(
+            ctx,
+            transport.clone(),
+            config.fault_injection,
+            api_listener,
+            until_stopped(),
+        ))];
+        if let Some(listener) = metrics_listener {
+            let shutdown = until_stopped();
+            let metrics = metrics.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(error) = metrics.serve(listener, shutdown).await {
+                    tracing::error!(%error, "the metrics server failed");
+                }
+            }));
+        }
+        tasks.push(tokio::spawn(expiry::run(
+            region.clone(),
+            std::time::Duration::from_millis(config.expire_interval_ms),
+        )));
+
+        if mode == StartMode::Bootstrap {
+            bootstrap(&raft, &config, raft_addr, api_addr).await?;
+        }
+        tracing::info!(node = config.node_id, %group, %raft_addr, %api_addr, ?metrics_addr, ?mode, "regiond started");
+        Ok(Self { config, raft, region, transport, raft_addr, api_addr, metrics_addr, stop, tasks, raft_server })
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The node-to-node (Raft) address it listens on.
+    pub fn raft_addr(&self) -> SocketAddr {
+        self.raft_addr
+    }
+
+    /// The client-facing API address it listens on.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    /// The metrics address, if enabled.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The hosted region replica.
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// The Raft transport (its fault switch, for tests and chaos).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Stops serving, shuts the replica down and waits for the listeners to
+    /// close. Everything acknowledged is already durable.
+    pub async fn shutdown(self) {
+        self.transport.registry().deregister(self.region.group());
+        if let Err(error) = self.raft.shutdown().await {
+            tracing::warn!(%error, "raft shut down with an error");
+        }
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            task.abort();
+            let _ = task.await;
+        }
+        match self.raft_server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "the raft server stopped with an error"),
+            Err(error) => tracing::warn!(%error, "the raft server task failed"),
+        }
+        tracing::info!(node = self.config.node_id, "regiond stopped");
+    }
+}
+
+/// Initializes the group with the configured peers (or this node alone),
+/// unless its log already has a membership.
+async fn bootstrap(
+    raft: &LedgerRaft,
+    config: &NodeConfig,
+    raft_addr: SocketAddr,
+    api_addr: SocketAddr,
+) -> Result<(), StartError> {
+    if raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))? {
+        return Ok(());
+    }
+    let members: BTreeMap<u64, NodeInfo> = if config.peers.is_empty() {
+        BTreeMap::from([(
+            config.node_id,
+            NodeInfo { grpc_addr: raft_addr.to_string(), api_addr: api_addr.to_string() },
+        )])
+    } else {
+        config
+            .peers
+            .iter()
+            .map(|(id, peer)| (*id, NodeInfo { grpc_addr: peer.raft_addr.clone(), api_addr: peer.api_addr.clone() }))
+            .collect()
+    };
+    match raft.initialize(members).await {
+        Ok(()) => Ok(()),
+        // Another initial member's membership arrived first: the same one.
+        Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+        Err(error) => Err(StartError::Raft(format!("bootstrap failed: {error}"))),
+    }
+}
+
+/// Serves the client-facing services until `shutdown`.
+async fn serve_api(
+    ctx: ApiContext,
+    transport: Transport,
+    fault_injection: bool,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) {
+    let limit = MAX_API_MESSAGE_BYTES;
+    let warehouse = WarehouseInventoryServer::new(WarehouseService::new(ctx.clone()))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let reservations = ReservationsServer::new(ReservationService::new(ctx.clone()))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let admin = AdminServer::new(AdminService::new(ctx, transport, fault_injection))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let served = tonic::transport::Server::builder()
+        .add_service(warehouse)
+        .add_service(reservations)
+        .add_service(admin)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await;
+    if let Err(error) = served {
+        tracing::error!(%error, "the API server failed");
+    }
+}

@@ -1,0 +1,9 @@
+//! A region of real `regiond` nodes inside the test process: real RocksDB
+//! in temp dirs, real gRPC on 127.0.0.1, reached through the leader-aware
+//! client as the gateway and `ledgerctl` reach them.
+
+mod cluster {
+    mod failover;
+    mod membership;
+    mod support;
+}

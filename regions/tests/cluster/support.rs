@@ -1,0 +1,233 @@
+//! Starting, stopping and restarting nodes of one region, and a client.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use openraft::async_runtime::WatchReceiver;
+use protos::admin::admin_client::AdminClient;
+use protos::admin::{AddLearnerRequest, ChangeMembershipRequest, RegisterWarehouseRequest, Warehouse};
+use protos::warehouse::warehouse_inventory_client::WarehouseInventoryClient;
+use protos::warehouse::{AdjustStockRequest, AdjustmentReason, GetLevelsRequest, adjust_stock_request};
+use region_client::{BearerToken, ClientConfig, EndpointAddr, RegionClient};
+use regions::config::{NodeConfig, RaftTimings, TokensConfig};
+use regions::node::{RegionNode, StartMode};
+use regions::region::Consistency;
+use tempfile::TempDir;
+
+pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub(crate) const WAREHOUSE_TOKEN: &str = "test-wh-1-token-0123456789";
+pub(crate) const REGION: &str = "eu-west";
+/// How long any awaited condition may take.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Nodes of one region by id; stopped ones keep their config (and data dir).
+pub(crate) struct Region {
+    pub(crate) running: BTreeMap<u64, RegionNode>,
+    pub(crate) stopped: BTreeMap<u64, NodeConfig>,
+    _dir: TempDir,
+    dir: std::path::PathBuf,
+}
+
+fn config(dir: &std::path::Path, node_id: u64) -> NodeConfig {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    NodeConfig {
+        cluster_id: "cluster-test".into(),
+        node_id,
+        region: REGION.into(),
+        data_dir: dir.join(format!("node{node_id}")),
+        raft_addr: any,
+        api_addr: "127.0.0.2:0".parse().unwrap(),
+        metrics_addr: None,
+        peers: BTreeMap::new(),
+        tokens: TokensConfig {
+            admin: ADMIN_TOKEN.into(),
+            service: None,
+            warehouses: BTreeMap::from([("wh-1".into(), WAREHOUSE_TOKEN.into())]),
+        },
+        raft: RaftTimings::default(),
+        deadline_ms: 3_000,
+        expire_interval_ms: 200,
+        max_batch: 1_024,
+        fault_injection: true,
+    }
+}
+
+impl Region {
+    /// Node 1 bootstraps alone; nodes 2..=n join and are made voters
+    /// through the admin API (add learner, then change membership).
+    pub(crate) async fn start(n: u64) -> Region {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_owned();
+        let mut region = Region { running: BTreeMap::new(), stopped: BTreeMap::new(), _dir: dir, dir: path };
+        region.launch(1, StartMode::Bootstrap).await;
+        region.wait_leader().await;
+        for id in 2..=n {
+            region.launch(id, StartMode::Join).await;
+            let node = &region.running[&id];
+            let request = AddLearnerRequest {
+                group_id: String::new(),
+                node_id: id,
+                address: node.raft_addr().to_string(),
+                blocking: true,
+                api_address: node.api_addr().to_string(),
+            };
+            region
+                .admin()
+                .call("Admin/AddLearner", request, |c, r| async move { AdminClient::new(c).add_learner(r).await })
+                .await
+                .expect("learner added");
+        }
+        let voters = (1..=n).collect();
+        let request = ChangeMembershipRequest { group_id: String::new(), voter_ids: voters, retain_as_learners: false };
+        region
+            .admin()
+            .call(
+                "Admin/ChangeMembership",
+                request,
+                |c, r| async move { AdminClient::new(c).change_membership(r).await },
+            )
+            .await
+            .expect("membership changed");
+        region
+    }
+
+    async fn launch(&mut self, id: u64, mode: StartMode) {
+        let config = self.stopped.remove(&id).unwrap_or_else(|| config(&self.dir, id));
+        let node = RegionNode::start(config, mode).await.expect("node starts");
+        self.running.insert(id, node);
+    }
+
+    /// Stops node `id` (its data stays) and keeps its addresses for a restart.
+    pub(crate) async fn stop(&mut self, id: u64) {
+        let node = self.running.remove(&id).expect("running node");
+        let mut config = node.config().clone();
+        config.raft_addr = node.raft_addr();
+        config.api_addr = node.api_addr();
+        node.shutdown().await;
+        self.stopped.insert(id, config);
+    }
+
+    /// Restarts a stopped node from its data dir, at its old addresses.
+    pub(crate) async fn restart(&mut self, id: u64) {
+        self.launch(id, StartMode::Existing).await;
+    }
+
+    /// Waits until every running node follows one running leader, and returns it.
+    pub(crate) async fn wait_leader(&self) -> u64 {
+        let agreed = async {
+            loop {
+                let leaders: Vec<Option<u64>> = self
+                    .running
+                    .values()
+                    .map(|node| node.region().raft().metrics().borrow_watched().current_leader)
+                    .collect();
+                if let Some(Some(leader)) = leaders.first().copied()
+                    && self.running.contains_key(&leader)
+                    && leaders.iter().all(|l| *l == Some(leader))
+                {
+                    return leader;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(TIMEOUT, agreed).await.expect("the running nodes agree on a running leader")
+    }
+
+    /// Waits until every running node has applied at least `index`, then
+    /// until they all stand at one applied index (the leader's expiry ticks
+    /// keep appending), and returns their common state hash there.
+    pub(crate) async fn converged(&self, index: u64) -> [u8; 32] {
+        let agreed = async {
+            loop {
+                let mut seen = BTreeMap::new();
+                for (id, node) in &self.running {
+                    let read = node.region().read(Consistency::Stale, |l| l.state_hash()).await.unwrap();
+                    seen.insert(*id, (read.applied_index, read.value));
+                }
+                let (first_index, first_hash) = *seen.values().next().expect("a running node");
+                if first_index >= index && seen.values().all(|(i, _)| *i == first_index) {
+                    assert!(
+                        seen.values().all(|(_, h)| *h == first_hash),
+                        "replicas diverged at {first_index}: {seen:?}"
+                    );
+                    return first_hash;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(TIMEOUT, agreed).await.expect("the replicas converge")
+    }
+
+    /// A client of every running node's API, with `token`.
+    pub(crate) fn client(&self, token: &str) -> RegionClient {
+        let endpoints = self.running.values().map(|n| EndpointAddr::parse(&n.api_addr().to_string()).unwrap());
+        RegionClient::new(endpoints, BearerToken::parse(token).unwrap(), ClientConfig::with_deadline(TIMEOUT)).unwrap()
+    }
+
+    pub(crate) fn admin(&self) -> RegionClient {
+        self.client(ADMIN_TOKEN)
+    }
+
+    pub(crate) async fn shutdown(mut self) {
+        for id in self.running.keys().copied().collect::<Vec<_>>() {
+            self.stop(id).await;
+        }
+    }
+}
+
+/// Registers warehouse `wh-1` (admin).
+pub(crate) async fn register_warehouse(client: &RegionClient) -> u64 {
+    let request = RegisterWarehouseRequest {
+        command_id: "c-register-wh-1".into(),
+        warehouse: Some(Warehouse {
+            warehouse_id: "wh-1".into(),
+            region: REGION.into(),
+            name: "Warehouse 1".into(),
+            location: "Paris".into(),
+            priority: 1,
+        }),
+    };
+    client
+        .call("Admin/RegisterWarehouse", request, |c, r| async move { AdminClient::new(c).register_warehouse(r).await })
+        .await
+        .expect("warehouse registered")
+        .applied_index
+}
+
+/// Receives `quantity` of `sku` at `wh-1` under `command_id`; returns the applied index.
+pub(crate) async fn receive(
+    client: &RegionClient,
+    command_id: &str,
+    sku: &str,
+    quantity: u64,
+) -> Result<u64, region_client::ClientError> {
+    let request = AdjustStockRequest {
+        command_id: command_id.into(),
+        warehouse_id: "wh-1".into(),
+        sku: sku.into(),
+        reason: AdjustmentReason::Received as i32,
+        amount: Some(adjust_stock_request::Amount::Quantity(quantity)),
+        to_damaged: false,
+        expected_on_hand: None,
+        reference: "test receipt".into(),
+    };
+    client
+        .call("WarehouseInventory/AdjustStock", request, |c, r| async move {
+            WarehouseInventoryClient::new(c).adjust_stock(r).await
+        })
+        .await
+        .map(|response| response.applied_index)
+}
+
+/// On-hand units of `sku` at `wh-1`, read linearizably through the leader.
+pub(crate) async fn on_hand(client: &RegionClient, sku: &str) -> u64 {
+    let request = GetLevelsRequest { warehouse_id: "wh-1".into(), skus: vec![sku.into()], page: None };
+    let levels = client
+        .call("WarehouseInventory/GetLevels", request, |c, r| async move {
+            WarehouseInventoryClient::new(c).get_levels(r).await
+        })
+        .await
+        .expect("levels");
+    levels.levels.first().map_or(0, |level| level.on_hand)
+}

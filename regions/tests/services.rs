@@ -1,0 +1,16 @@
+//! The `WarehouseInventory` and `Reservations` services of a real
+//! single-node region (RocksDB in a temp dir, gRPC on loopback), called
+//! through the generated tonic clients with bearer tokens, one module per
+//! area under `services/`.
+
+mod services {
+    mod auth;
+    mod bad_input;
+    mod carts_checkouts;
+    mod idempotency;
+    mod reservations;
+    mod stock;
+    mod support;
+    mod transfers;
+    mod watch;
+}
