@@ -111,11 +111,20 @@ pub struct RaftTimings {
     pub election_max_ms: u64,
     /// Entries applied between automatic snapshots.
     pub snapshot_every: u64,
+    /// Log entries kept behind a snapshot, so a briefly lagging follower
+    /// catches up from the log rather than by a whole snapshot.
+    pub logs_kept_after_snapshot: u64,
 }
 
 impl Default for RaftTimings {
     fn default() -> Self {
-        Self { heartbeat_ms: 100, election_min_ms: 500, election_max_ms: 1_000, snapshot_every: 50_000 }
+        Self {
+            heartbeat_ms: 100,
+            election_min_ms: 500,
+            election_max_ms: 1_000,
+            snapshot_every: 50_000,
+            logs_kept_after_snapshot: 1_000,
+        }
     }
 }
 
@@ -262,7 +271,7 @@ impl NodeConfig {
             election_timeout_max: self.raft.election_max_ms,
             install_snapshot_timeout: 60_000,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.raft.snapshot_every),
-            max_in_snapshot_log_to_keep: 1_000,
+            max_in_snapshot_log_to_keep: self.raft.logs_kept_after_snapshot,
             enable_pre_vote: Some(true),
             ..Default::default()
         }

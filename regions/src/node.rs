@@ -21,7 +21,7 @@ use openraft::errors::{InitializeError, RaftError};
 use protos::admin::admin_server::AdminServer;
 use protos::reservation::reservations_server::ReservationsServer;
 use protos::warehouse::warehouse_inventory_server::WarehouseInventoryServer;
-use raft::storage::{IfMissing, NodeIdentity, StorageConfig};
+use raft::storage::{IfMissing, NodeIdentity, StorageClosed, StorageConfig};
 use raft::transport::{LedgerRaft, ServeError};
 use raft::{Faults, GroupId, NodeInfo, Storage, Transport, TransportConfig};
 use tokio::net::TcpListener;
@@ -90,6 +90,7 @@ pub struct RegionNode {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     raft_server: JoinHandle<Result<(), ServeError>>,
+    storage_closed: StorageClosed,
 }
 
 impl RegionNode {
@@ -104,6 +105,7 @@ impl RegionNode {
             identity: NodeIdentity { cluster_id: config.cluster_id.clone(), node_id: config.node_id },
             if_missing: if mode == StartMode::Existing { IfMissing::Refuse } else { IfMissing::Create },
         })?;
+        let storage_closed = storage.closed();
 
         let bind = |what: &'static str, addr: SocketAddr| async move {
             TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source })
@@ -188,7 +190,19 @@ impl RegionNode {
             bootstrap(&raft, &config, raft_addr, api_addr).await?;
         }
         tracing::info!(node = config.node_id, %group, %raft_addr, %api_addr, ?metrics_addr, ?mode, "regiond started");
-        Ok(Self { config, raft, region, transport, raft_addr, api_addr, metrics_addr, stop, tasks, raft_server })
+        Ok(Self {
+            config,
+            raft,
+            region,
+            transport,
+            raft_addr,
+            api_addr,
+            metrics_addr,
+            stop,
+            tasks,
+            raft_server,
+            storage_closed,
+        })
     }
 
     /// The node's configuration.
@@ -221,24 +235,37 @@ impl RegionNode {
         &self.transport
     }
 
-    /// Stops serving, shuts the replica down and waits for the listeners to
-    /// close. Everything acknowledged is already durable.
+    /// Stops serving, shuts the replica down, waits for the listeners to
+    /// close and for the database to close (so the data dir may be reopened
+    /// at once). Everything acknowledged is already durable.
     pub async fn shutdown(self) {
-        self.transport.registry().deregister(self.region.group());
-        if let Err(error) = self.raft.shutdown().await {
+        let Self { config, raft, region, transport, stop, tasks, raft_server, storage_closed, .. } = self;
+        transport.registry().deregister(region.group());
+        if let Err(error) = raft.shutdown().await {
             tracing::warn!(%error, "raft shut down with an error");
         }
-        let _ = self.stop.send(true);
-        for task in self.tasks {
+        let _ = stop.send(true);
+        for task in tasks {
             task.abort();
             let _ = task.await;
         }
-        match self.raft_server.await {
+        match raft_server.await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!(%error, "the raft server stopped with an error"),
             Err(error) => tracing::warn!(%error, "the raft server task failed"),
         }
-        tracing::info!(node = self.config.node_id, "regiond stopped");
+        // The proposer's task ends once the last handle is gone; then the
+        // last store closes the database.
+        drop((region, raft, transport));
+        let closed = async {
+            while !storage_closed.is_closed() {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        };
+        if tokio::time::timeout(std::time::Duration::from_secs(10), closed).await.is_err() {
+            tracing::warn!("the database is still open 10 s after shutdown");
+        }
+        tracing::info!(node = config.node_id, "regiond stopped");
     }
 }
 

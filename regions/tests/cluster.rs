@@ -3,7 +3,10 @@
 //! client as the gateway and `ledgerctl` reach them.
 
 mod cluster {
+    mod expiry;
     mod failover;
     mod membership;
+    mod partition;
+    mod snapshot;
     mod support;
 }

@@ -30,6 +30,7 @@ mod state_machine;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ledger::LedgerConfig;
 use rocksdb::DB;
@@ -55,10 +56,35 @@ pub struct StorageConfig {
 }
 
 /// What every group's stores share. Field order matters for drop: the
-/// flusher finishes and joins its threads before the database closes.
+/// flusher finishes and joins its threads before the database closes, and
+/// only then is the storage reported closed.
 pub(crate) struct Shared {
     pub(crate) flusher: flusher::Flusher,
     pub(crate) db: Arc<DB>,
+    closed: ClosedOnDrop,
+}
+
+/// Raises its flag when dropped: the last field of [`Shared`].
+struct ClosedOnDrop(Arc<AtomicBool>);
+
+impl Drop for ClosedOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Tells whether a [`Storage`] is closed: every clone and every store
+/// opened from it dropped, the flusher stopped and the database closed, so
+/// the data dir may be opened again (a restart in the same process) or
+/// removed.
+#[derive(Clone, Debug)]
+pub struct StorageClosed(Arc<AtomicBool>);
+
+impl StorageClosed {
+    /// Whether the storage has closed.
+    pub fn is_closed(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 /// The process's storage: one RocksDB and one flusher for every group.
@@ -83,7 +109,13 @@ impl Storage {
     pub fn open(config: &StorageConfig) -> Result<Self, OpenError> {
         let db = db::open(&config.data_dir, &config.identity, config.if_missing)?;
         let flusher = flusher::Flusher::start(Arc::clone(&db)).map_err(OpenError::Threads)?;
-        Ok(Self { shared: Arc::new(Shared { flusher, db }), identity: config.identity.clone() })
+        let closed = ClosedOnDrop(Arc::new(AtomicBool::new(false)));
+        Ok(Self { shared: Arc::new(Shared { flusher, db, closed }), identity: config.identity.clone() })
+    }
+
+    /// A flag that turns true once this storage has closed.
+    pub fn closed(&self) -> StorageClosed {
+        StorageClosed(Arc::clone(&self.shared.closed.0))
     }
 
     /// Who the data dir belongs to.

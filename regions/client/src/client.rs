@@ -22,6 +22,10 @@ use crate::token::BearerToken;
 /// that does not fit is treated as no hint.
 pub const ENDPOINTS_MAX: usize = 16;
 
+/// Least time left before the deadline for which a retry is started; with
+/// less, the operation ends with the failure it has.
+const ATTEMPT_TIME_MIN: Duration = Duration::from_millis(10);
+
 /// A leader-aware client of one region's Raft group.
 ///
 /// Built from the API addresses of the group's replicas. Every call goes
@@ -38,6 +42,17 @@ pub const ENDPOINTS_MAX: usize = 16;
 pub struct RegionClient {
     /// State shared by clones.
     shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for RegionClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegionClient")
+            .field("endpoints", &self.endpoints())
+            .field("leader", &self.leader())
+            .field("config", &self.shared.config)
+            .field("token", &self.shared.token)
+            .finish()
+    }
 }
 
 /// What clones of a client share.
@@ -240,6 +255,7 @@ impl RegionClient {
         // The last failure that leaves a write's outcome open (NoQuorum or
         // Transient); `None` while every attempt provably applied nothing.
         let mut open: Option<Failure> = None;
+        let attempt_floor = ATTEMPT_TIME_MIN.min(config.attempt_timeout);
         loop {
             attempts += 1;
             let (address, channel) = self.channel(target);
@@ -310,13 +326,19 @@ impl RegionClient {
                 | Failure::Unreachable { .. }
                 | Failure::Transient { .. } => self.rotate(target, &mut round, &mut backoff),
             };
-            // Waiting past the deadline would only delay the same answer.
-            if wait >= deadline.saturating_duration_since(Instant::now()) {
+            // Waiting past the deadline would only delay the same answer,
+            // and an attempt with almost no time left could not get one (its
+            // timeout would only make a write's outcome look open).
+            if wait + attempt_floor > deadline.saturating_duration_since(Instant::now()) {
                 return Err(give_up(failure, open, attempts));
             }
             if !wait.is_zero() {
                 tracing::debug!(method, wait_ms = wait.as_millis(), "backing off");
                 tokio::time::sleep(wait).await;
+                // A sleep can overrun on a loaded machine: look again.
+                if deadline.saturating_duration_since(Instant::now()) < attempt_floor {
+                    return Err(give_up(failure, open, attempts));
+                }
             }
             target = next;
         }

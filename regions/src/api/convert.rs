@@ -20,6 +20,10 @@
 //! ledger invariant, asserted as such. Request values are untrusted: every
 //! conversion from the wire is checked and answers a status naming the
 //! field.
+//!
+//! Both services also answer a write the same way: [`read_back`] finds what
+//! the write created on this replica, and [`unexpected`] reports an outcome
+//! the command cannot have (a bug) as `INTERNAL` instead of panicking.
 
 pub mod carts;
 pub mod checkouts;

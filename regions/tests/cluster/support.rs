@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
 use protos::admin::admin_client::AdminClient;
-use protos::admin::{AddLearnerRequest, ChangeMembershipRequest, RegisterWarehouseRequest, Warehouse};
+use protos::admin::{
+    AddLearnerRequest, ChangeMembershipRequest, FaultConfig, LinkDirection, LinkRule, RegisterWarehouseRequest,
+    SetFaultsRequest, Warehouse,
+};
 use protos::warehouse::warehouse_inventory_client::WarehouseInventoryClient;
 use protos::warehouse::{AdjustStockRequest, AdjustmentReason, GetLevelsRequest, adjust_stock_request};
 use region_client::{BearerToken, ClientConfig, EndpointAddr, RegionClient};
@@ -57,31 +60,51 @@ impl Region {
     /// Node 1 bootstraps alone; nodes 2..=n join and are made voters
     /// through the admin API (add learner, then change membership).
     pub(crate) async fn start(n: u64) -> Region {
+        Self::start_with(n, |_| {}).await
+    }
+
+    /// As [`Region::start`], with every node's config changed by `tweak`.
+    pub(crate) async fn start_with(n: u64, tweak: impl Fn(&mut NodeConfig)) -> Region {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_owned();
         let mut region = Region { running: BTreeMap::new(), stopped: BTreeMap::new(), _dir: dir, dir: path };
+        for id in 1..=n {
+            let mut config = config(&region.dir, id);
+            tweak(&mut config);
+            region.stopped.insert(id, config);
+        }
         region.launch(1, StartMode::Bootstrap).await;
         region.wait_leader().await;
         for id in 2..=n {
-            region.launch(id, StartMode::Join).await;
-            let node = &region.running[&id];
-            let request = AddLearnerRequest {
-                group_id: String::new(),
-                node_id: id,
-                address: node.raft_addr().to_string(),
-                blocking: true,
-                api_address: node.api_addr().to_string(),
-            };
-            region
-                .admin()
-                .call("Admin/AddLearner", request, |c, r| async move { AdminClient::new(c).add_learner(r).await })
-                .await
-                .expect("learner added");
+            region.add_learner(id).await;
         }
-        let voters = (1..=n).collect();
-        let request = ChangeMembershipRequest { group_id: String::new(), voter_ids: voters, retain_as_learners: false };
+        region.change_voters((1..=n).collect()).await;
         region
-            .admin()
+    }
+
+    /// Starts node `id` empty (`--join`) and adds it to the group as a
+    /// learner through the admin API, waiting until it caught up.
+    pub(crate) async fn add_learner(&mut self, id: u64) {
+        self.launch(id, StartMode::Join).await;
+        let node = &self.running[&id];
+        let request = AddLearnerRequest {
+            group_id: String::new(),
+            node_id: id,
+            address: node.raft_addr().to_string(),
+            blocking: true,
+            api_address: node.api_addr().to_string(),
+        };
+        self.admin()
+            .call("Admin/AddLearner", request, |c, r| async move { AdminClient::new(c).add_learner(r).await })
+            .await
+            .expect("learner added");
+    }
+
+    /// Makes `voters` the group's voters through the admin API; other
+    /// members are removed.
+    pub(crate) async fn change_voters(&self, voters: Vec<u64>) {
+        let request = ChangeMembershipRequest { group_id: String::new(), voter_ids: voters, retain_as_learners: false };
+        self.admin()
             .call(
                 "Admin/ChangeMembership",
                 request,
@@ -89,7 +112,6 @@ impl Region {
             )
             .await
             .expect("membership changed");
-        region
     }
 
     async fn launch(&mut self, id: u64, mode: StartMode) {
@@ -111,6 +133,12 @@ impl Region {
     /// Restarts a stopped node from its data dir, at its old addresses.
     pub(crate) async fn restart(&mut self, id: u64) {
         self.launch(id, StartMode::Existing).await;
+    }
+
+    /// Deletes stopped node `id`'s data dir, as a disk that was lost.
+    pub(crate) fn wipe(&mut self, id: u64) {
+        let config = self.stopped.remove(&id).expect("a stopped node");
+        std::fs::remove_dir_all(&config.data_dir).expect("wipe the data dir");
     }
 
     /// Waits until every running node follows one running leader, and returns it.
@@ -162,6 +190,12 @@ impl Region {
     /// A client of every running node's API, with `token`.
     pub(crate) fn client(&self, token: &str) -> RegionClient {
         let endpoints = self.running.values().map(|n| EndpointAddr::parse(&n.api_addr().to_string()).unwrap());
+        RegionClient::new(endpoints, BearerToken::parse(token).unwrap(), ClientConfig::with_deadline(TIMEOUT)).unwrap()
+    }
+
+    /// A client of the API of nodes `ids` only, with `token`.
+    pub(crate) fn client_of(&self, ids: &[u64], token: &str) -> RegionClient {
+        let endpoints = ids.iter().map(|id| EndpointAddr::parse(&self.running[id].api_addr().to_string()).unwrap());
         RegionClient::new(endpoints, BearerToken::parse(token).unwrap(), ClientConfig::with_deadline(TIMEOUT)).unwrap()
     }
 
@@ -222,6 +256,15 @@ pub(crate) async fn receive(
 
 /// On-hand units of `sku` at `wh-1`, read linearizably through the leader.
 pub(crate) async fn on_hand(client: &RegionClient, sku: &str) -> u64 {
+    level(client, sku).await.map_or(0, |level| level.on_hand)
+}
+
+/// Available units of `sku` at `wh-1`, read linearizably through the leader.
+pub(crate) async fn available(client: &RegionClient, sku: &str) -> u64 {
+    level(client, sku).await.map_or(0, |level| level.available)
+}
+
+async fn level(client: &RegionClient, sku: &str) -> Option<protos::warehouse::StockLevel> {
     let request = GetLevelsRequest { warehouse_id: "wh-1".into(), skus: vec![sku.into()], page: None };
     let levels = client
         .call("WarehouseInventory/GetLevels", request, |c, r| async move {
@@ -229,5 +272,60 @@ pub(crate) async fn on_hand(client: &RegionClient, sku: &str) -> u64 {
         })
         .await
         .expect("levels");
-    levels.levels.first().map_or(0, |level| level.on_hand)
+    levels.levels.into_iter().next()
+}
+
+impl Region {
+    /// A client pinned to node `id`'s API: one attempt, no leader search.
+    pub(crate) async fn at<Req, Resp, F, Fut>(
+        &self,
+        id: u64,
+        token: &str,
+        method: &'static str,
+        request: Req,
+        op: F,
+    ) -> Result<Resp, region_client::ClientError>
+    where
+        Req: Clone,
+        F: FnMut(tonic::transport::Channel, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+    {
+        let endpoint = EndpointAddr::parse(&self.running[&id].api_addr().to_string()).unwrap();
+        self.client(token).call_endpoint(&endpoint, method, request, op).await
+    }
+
+    /// Cuts node `id` off from every other node, both ways, through the
+    /// admin API's fault injection on every running node.
+    pub(crate) async fn isolate(&self, id: u64) {
+        for &node in self.running.keys() {
+            let peers: Vec<u64> =
+                if node == id { self.running.keys().copied().filter(|p| *p != id).collect() } else { vec![id] };
+            self.set_links(node, &peers).await;
+        }
+    }
+
+    /// Removes every fault rule on every running node.
+    pub(crate) async fn heal(&self) {
+        for &node in self.running.keys() {
+            self.set_links(node, &[]).await;
+        }
+    }
+
+    async fn set_links(&self, node: u64, cut_from: &[u64]) {
+        let links = cut_from
+            .iter()
+            .map(|peer| LinkRule {
+                peer_node_id: *peer,
+                direction: LinkDirection::Both as i32,
+                drop_ppm: 1_000_000,
+                delay_ms: 0,
+            })
+            .collect();
+        let request = SetFaultsRequest { faults: Some(FaultConfig { links, disk: None, seed: 7 }) };
+        self.at(node, ADMIN_TOKEN, "Admin/SetFaults", request, |c, r| async move {
+            AdminClient::new(c).set_faults(r).await
+        })
+        .await
+        .expect("faults set");
+    }
 }

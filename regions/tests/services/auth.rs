@@ -8,9 +8,7 @@ use protos::warehouse::{ConfirmShipmentRequest, GetLevelsRequest, ListJournalReq
 use tonic::Code;
 use tonic::transport::Endpoint;
 
-use super::support::{
-    ADMIN_TOKEN, LYON, LYON_TOKEN, Node, PARIS, PARIS_TOKEN, SERVICE_TOKEN, failed, receive,
-};
+use super::support::{ADMIN_TOKEN, LYON, LYON_TOKEN, Node, PARIS, PARIS_TOKEN, SERVICE_TOKEN, failed, receive};
 
 fn read_levels(warehouse: &str) -> GetLevelsRequest {
     GetLevelsRequest { warehouse_id: warehouse.into(), skus: vec!["sku".into()], page: None }

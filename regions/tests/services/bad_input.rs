@@ -10,7 +10,9 @@ use protos::warehouse::{AdjustmentReason, CycleCountRequest, GetLevelsRequest, L
 use tonic::Code;
 
 use super::reservations::reserve;
-use super::support::{ADMIN_TOKEN, LYON, Node, PARIS, PARIS_TOKEN, SERVICE_TOKEN, adjust, assert_refused, failed, receive};
+use super::support::{
+    ADMIN_TOKEN, LYON, Node, PARIS, PARIS_TOKEN, SERVICE_TOKEN, adjust, assert_refused, failed, receive,
+};
 
 const MAX_QUANTITY: u64 = 1_000_000_000_000;
 
@@ -49,7 +51,11 @@ async fn bad_warehouse_requests_are_refused_and_change_nothing() {
     oversized.reference = "r".repeat(5 << 20);
     let cases = [
         (failed(paris.adjust_stock(receive("c-1", PARIS, "sku", 0)).await), Code::InvalidArgument, "quantity"),
-        (failed(paris.adjust_stock(receive("c-2", PARIS, "sku", MAX_QUANTITY + 1)).await), Code::OutOfRange, "quantity"),
+        (
+            failed(paris.adjust_stock(receive("c-2", PARIS, "sku", MAX_QUANTITY + 1)).await),
+            Code::OutOfRange,
+            "quantity",
+        ),
         (failed(paris.adjust_stock(receive("c-3", PARIS, "sku", u64::MAX)).await), Code::OutOfRange, "quantity"),
         (failed(paris.adjust_stock(receive("c-4", PARIS, "sku-full", 1)).await), Code::OutOfRange, "on_hand"),
         (failed(admin.adjust_stock(receive("c-5", "wh-nowhere", "sku", 1)).await), Code::NotFound, "wh-nowhere"),
@@ -66,7 +72,11 @@ async fn bad_warehouse_requests_are_refused_and_change_nothing() {
             "quantity",
         ),
         (
-            failed(paris.adjust_stock(adjust("c-9", PARIS, "sku", AdjustmentReason::Correction, Amount::Quantity(1))).await),
+            failed(
+                paris
+                    .adjust_stock(adjust("c-9", PARIS, "sku", AdjustmentReason::Correction, Amount::Quantity(1)))
+                    .await,
+            ),
             Code::InvalidArgument,
             "delta",
         ),
@@ -74,7 +84,11 @@ async fn bad_warehouse_requests_are_refused_and_change_nothing() {
         (failed(paris.transfer(transfer(PARIS, 1)).await), Code::InvalidArgument, "to_warehouse_id"),
         (failed(paris.transfer(transfer(LYON, 0)).await), Code::InvalidArgument, "quantity"),
         (
-            failed(paris.get_levels(GetLevelsRequest { warehouse_id: PARIS.into(), skus: vec![], page: page("", 501) }).await),
+            failed(
+                paris
+                    .get_levels(GetLevelsRequest { warehouse_id: PARIS.into(), skus: vec![], page: page("", 501) })
+                    .await,
+            ),
             Code::InvalidArgument,
             "page.limit",
         ),
@@ -135,16 +149,29 @@ async fn bad_reservation_requests_are_refused_and_change_nothing() {
     };
     let cases = [
         (failed(gateway.reserve(with(|r| r.lines[1].quantity = 0)).await), Code::InvalidArgument, "lines[1].quantity"),
-        (failed(gateway.reserve(with(|r| r.lines[0].quantity = u64::MAX)).await), Code::OutOfRange, "lines[0].quantity"),
+        (
+            failed(gateway.reserve(with(|r| r.lines[0].quantity = u64::MAX)).await),
+            Code::OutOfRange,
+            "lines[0].quantity",
+        ),
         (failed(gateway.reserve(with(|r| r.lines.clear())).await), Code::InvalidArgument, "lines"),
         (
-            failed(gateway.reserve(with(|r| r.lines = vec![ReserveLine { sku: "sku-a".into(), quantity: 1 }; 101])).await),
+            failed(
+                gateway.reserve(with(|r| r.lines = vec![ReserveLine { sku: "sku-a".into(), quantity: 1 }; 101])).await,
+            ),
             Code::InvalidArgument,
             "lines",
         ),
         (failed(gateway.reserve(with(|r| r.ttl_ms = 0)).await), Code::InvalidArgument, "ttl_ms"),
-        (failed(gateway.reserve(with(|r| r.policy = None)).await), Code::InvalidArgument, "policy.mode"),
+        (failed(gateway.reserve(with(|r| r.policy.as_mut().unwrap().mode = 0)).await), Code::InvalidArgument, "policy.mode"),
         (failed(gateway.reserve(with(|r| r.hold_id.clear())).await), Code::InvalidArgument, "hold_id"),
+        (
+            failed(
+                gateway.reserve(with(|r| r.policy.as_mut().unwrap().preferred_warehouse_ids.push("wh-x".into()))).await,
+            ),
+            Code::InvalidArgument,
+            "policy.preferred_warehouse_ids[1]",
+        ),
         (
             failed(
                 gateway

@@ -50,9 +50,13 @@ async fn reserve_commit_and_ship_move_held_allocated_and_on_hand() {
     let read = gateway.get_hold(GetHoldRequest { hold_id: "hold-1".into() }).await.unwrap().into_inner();
     assert_eq!(read, hold);
 
-    let commit = CommitHoldRequest { command_id: "commit-1".into(), hold_id: "hold-1".into(), order_id: "order-1".into() };
+    let commit =
+        CommitHoldRequest { command_id: "commit-1".into(), hold_id: "hold-1".into(), order_id: "order-1".into() };
     let order = gateway.commit_hold(commit).await.unwrap().into_inner().order.unwrap();
-    assert_eq!((order.status(), order.hold_id.as_str(), order.owner.as_str()), (OrderStatus::Confirmed, "hold-1", "shopper-1"));
+    assert_eq!(
+        (order.status(), order.hold_id.as_str(), order.owner.as_str()),
+        (OrderStatus::Confirmed, "hold-1", "shopper-1")
+    );
     assert_eq!(order.lines.len(), 2);
     assert_eq!(level(&mut admin, LYON, "sku-r").await, stock(LYON, "sku-r", 5, 0, 2));
     let hold = gateway.get_hold(GetHoldRequest { hold_id: "hold-1".into() }).await.unwrap().into_inner();

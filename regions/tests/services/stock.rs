@@ -36,7 +36,10 @@ async fn receive_count_and_compare_and_set() {
     let counted = paris.cycle_count(count.clone()).await.unwrap().into_inner();
     assert_eq!(counted.level, Some(stock(PARIS, "sku-a", 8, 0, 0)));
     let entry = counted.entry.unwrap();
-    assert_eq!((entry.reason(), entry.on_hand_delta, entry.reference.as_str()), (JournalReason::CycleCount, -2, "sheet 12"));
+    assert_eq!(
+        (entry.reason(), entry.on_hand_delta, entry.reference.as_str()),
+        (JournalReason::CycleCount, -2, "sheet 12")
+    );
     assert!(counted.applied_index > received.applied_index);
 
     // A count against a stale expectation is refused and changes nothing.
@@ -113,14 +116,20 @@ async fn the_journal_pages_stably_while_entries_are_appended() {
 async fn levels_page_by_warehouse_and_sku() {
     let node = Node::start().await;
     let mut admin = node.warehouses(ADMIN_TOKEN);
-    for (n, (warehouse, sku)) in [(LYON, "b"), (PARIS, "c"), (PARIS, "a"), (LYON, "a"), (PARIS, "b")].into_iter().enumerate() {
+    for (n, (warehouse, sku)) in
+        [(LYON, "b"), (PARIS, "c"), (PARIS, "a"), (LYON, "a"), (PARIS, "b")].into_iter().enumerate()
+    {
         admin.adjust_stock(receive(&format!("rx-{n}"), warehouse, sku, 1)).await.unwrap();
     }
     let mut gateway = node.warehouses(SERVICE_TOKEN);
     let mut seen = Vec::new();
     let mut cursor = String::new();
     loop {
-        let request = GetLevelsRequest { warehouse_id: String::new(), skus: vec![], page: Some(PageRequest { cursor, limit: 2 }) };
+        let request = GetLevelsRequest {
+            warehouse_id: String::new(),
+            skus: vec![],
+            page: Some(PageRequest { cursor, limit: 2 }),
+        };
         let page = gateway.get_levels(request).await.unwrap().into_inner();
         assert!(page.levels.len() <= 2);
         seen.extend(page.levels.into_iter().map(|l| format!("{}/{}", l.warehouse_id, l.sku)));

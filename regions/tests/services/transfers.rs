@@ -26,8 +26,11 @@ async fn a_transfer_moves_units_atomically_and_journals_both_sides() {
     let moved = paris.transfer(transfer("move-1", PARIS, LYON, 4)).await.unwrap().into_inner();
     assert_eq!(moved.from_level, Some(stock(PARIS, "sku-t", 6, 0, 0)));
     assert_eq!(moved.to_level, Some(stock(LYON, "sku-t", 4, 0, 0)));
-    let sides: Vec<_> =
-        moved.entries.iter().map(|e| (e.reason(), e.warehouse_id.as_str(), e.on_hand_delta, e.reference.as_str())).collect();
+    let sides: Vec<_> = moved
+        .entries
+        .iter()
+        .map(|e| (e.reason(), e.warehouse_id.as_str(), e.on_hand_delta, e.reference.as_str()))
+        .collect();
     assert_eq!(sides, [(JournalReason::TransferOut, PARIS, -4, "TO-1"), (JournalReason::TransferIn, LYON, 4, "TO-1")]);
 
     // More than the sender has: refused whole, the shortfall named.
@@ -36,7 +39,10 @@ async fn a_transfer_moves_units_atomically_and_journals_both_sides() {
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     let ErrorDetail::InsufficientStock(short) = detail(&status) else { panic!("{status:?}") };
     assert_eq!(short.lines.len(), 1);
-    assert_eq!((short.lines[0].warehouse_id.as_str(), short.lines[0].requested, short.lines[0].available), (PARIS, 7, 6));
+    assert_eq!(
+        (short.lines[0].warehouse_id.as_str(), short.lines[0].requested, short.lines[0].available),
+        (PARIS, 7, 6)
+    );
     assert_eq!(node.observe().await, before);
 
     // Only the sender may send.

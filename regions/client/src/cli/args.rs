@@ -43,7 +43,7 @@ always safe: the region applies each command id at most once.";
 /// ledgerctl: stock, holds, orders and Raft groups of one region, from the
 /// command line.
 #[derive(Debug, Parser)]
-#[command(name = "ledgerctl", version, about, long_about = None, after_help = EXIT_CODES)]
+#[command(name = "ledgerctl", version, after_help = EXIT_CODES)]
 pub struct Cli {
     /// Flags every subcommand takes.
     #[command(flatten)]
@@ -55,6 +55,7 @@ pub struct Cli {
 
 /// Flags every subcommand takes (before or after the subcommand's name).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// API addresses of the region's replicas, comma-separated host:port (any
     /// replica will do; the leader is found from there)

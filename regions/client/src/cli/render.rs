@@ -514,6 +514,7 @@ pub(crate) fn write_hold(out: &mut impl Write, hold: &Hold) -> io::Result<()> {
             ("order", if hold.order_id.is_empty() { "-".to_owned() } else { hold.order_id.clone() }),
         ],
     )?;
+    writeln!(out)?;
     let mut table = Table::new(&["SKU", "WAREHOUSE", "QUANTITY"]);
     for allocation in &hold.allocations {
         table.row(vec![allocation.sku.clone(), allocation.warehouse_id.clone(), allocation.quantity.to_string()]);
@@ -532,6 +533,7 @@ pub(crate) fn write_order(out: &mut impl Write, order: &Order) -> io::Result<()>
             ("status", order_status_name(order.status)),
         ],
     )?;
+    writeln!(out)?;
     let mut lines = Table::new(&["SKU", "WAREHOUSE", "QUANTITY", "SHIPPED", "RETURNED"]);
     for line in &order.lines {
         lines.row(vec![
@@ -543,6 +545,7 @@ pub(crate) fn write_order(out: &mut impl Write, order: &Order) -> io::Result<()>
         ]);
     }
     lines.write(out)?;
+    writeln!(out)?;
     let mut timeline = Table::new(&["AT", "STATUS", "ACTOR", "NOTE"]);
     for event in &order.timeline {
         timeline.row(vec![
@@ -618,6 +621,7 @@ pub(crate) fn write_cluster_status(out: &mut impl Write, nodes: &[NodeStatus<'_>
             if let Some(membership) = &group.membership {
                 write_membership(out, membership)?;
             }
+            writeln!(out)?;
             let mut lag = Table::new(&["FOLLOWER", "MATCHED", "LAG"]);
             for progress in &group.replication {
                 lag.row(vec![

@@ -6,8 +6,11 @@ use region_client::EndpointAddr;
 use region_client::cli::{self, Cli, CliError};
 use serde_json::Value;
 
-use super::support::{Answer, Replica, TOKEN, dead_endpoint};
 use protos::status::ErrorDetail;
+use protos::warehouse::AdjustmentReason;
+use protos::warehouse::adjust_stock_request::Amount;
+
+use super::support::{Answer, Replica, TOKEN, dead_endpoint, not_leader};
 
 /// The global flags for `endpoints`, ahead of a subcommand.
 fn base(endpoints: &[&EndpointAddr]) -> Vec<String> {
@@ -259,4 +262,88 @@ async fn status_prints_what_it_got_and_exits_3_if_a_replica_is_down() {
     assert!(out.contains("region/test"), "the live replica's row is printed: {out}");
     assert!(out.contains(&format!("{dead}: no answer: UNAVAILABLE")), "{out}");
     assert!(err.contains("1 of 2 replicas did not answer"), "{err}");
+}
+
+/// A follower pointing at a fresh leader: (follower, leader).
+async fn follower_and_leader() -> (Replica, Replica) {
+    let leader = Replica::leader(1).await;
+    let leader_addr = leader.addr.clone();
+    let follower = Replica::start(2, move |_, _| Answer::Fail(not_leader(Some(&leader_addr)))).await;
+    (follower, leader)
+}
+
+#[tokio::test]
+async fn receive_sends_the_adjustment_and_prints_the_result() {
+    let leader = Replica::leader(1).await;
+    let args = "--output json receive --warehouse wh-1 --sku SKU-A --quantity 5 --expect-on-hand 10 \
+                --reference PO-1 --command-id rcv-1";
+    let (code, out, err) = ledgerctl(argv(&[&leader.addr], args)).await;
+    assert_eq!(code, 0, "{err}");
+    let result: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(result["command_id"], "rcv-1");
+    assert_eq!(result["level"]["on_hand"], 15);
+    assert_eq!(result["entry"]["reason"], "received");
+    assert_eq!(result["entry"]["reference"], "PO-1");
+    assert_eq!(result["applied_index"], 12);
+
+    let sent = leader.calls().pop().and_then(|call| call.adjust).expect("an AdjustStock request");
+    assert_eq!(sent.command_id, "rcv-1");
+    assert_eq!((sent.warehouse_id.as_str(), sent.sku.as_str()), ("wh-1", "SKU-A"));
+    assert_eq!(sent.reason, AdjustmentReason::Received as i32);
+    assert_eq!(sent.amount, Some(Amount::Quantity(5)));
+    assert_eq!(sent.expected_on_hand, Some(10));
+
+    let (code, out, err) =
+        ledgerctl(argv(&[&leader.addr], "adjust --warehouse wh-1 --sku SKU-A --reason correction --delta=-2")).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("applied at log index 12") && out.contains("ON_HAND"), "{out}");
+    let sent = leader.calls().pop().and_then(|call| call.adjust).expect("an AdjustStock request");
+    assert_eq!(sent.reason, AdjustmentReason::Correction as i32);
+    assert_eq!(sent.amount, Some(Amount::Delta(-2)));
+}
+
+#[tokio::test]
+async fn levels_are_read_at_the_leader() {
+    let (follower, leader) = follower_and_leader().await;
+    let (code, out, err) = ledgerctl(argv(&[&follower.addr], "levels --warehouse wh-1 --sku SKU-A,SKU-B")).await;
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<&str> = out.lines().filter(|line| line.starts_with("wh-1")).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(out.contains("read at log index 12"), "{out}");
+    assert_eq!((follower.call_count(), leader.call_count()), (1, 1));
+}
+
+#[tokio::test]
+async fn watch_prints_every_update_until_the_stream_ends() {
+    // Opened through a follower: the stream is opened at the leader.
+    let (follower, leader) = follower_and_leader().await;
+    let (code, out, err) = ledgerctl(argv(&[&follower.addr], "watch --warehouse wh-1 --sku END --output json")).await;
+    assert_eq!(code, 0, "{err}");
+    let updates: Vec<Value> =
+        out.lines().map(|line| serde_json::from_str(line).expect("one JSON object per line")).collect();
+    assert_eq!(updates.len(), 3, "{out}");
+    assert_eq!(updates[0]["snapshot"], true);
+    assert_eq!(updates[2]["snapshot"], false);
+    assert_eq!(updates[2]["level"]["on_hand"], 4);
+    assert_eq!((follower.call_count(), leader.call_count()), (1, 1));
+}
+
+#[tokio::test]
+async fn watch_stops_after_count_updates() {
+    let leader = Replica::leader(1).await;
+    // The stream never ends by itself after its opening updates.
+    let (code, out, err) = ledgerctl(argv(&[&leader.addr], "watch --warehouse wh-1 --count 2")).await;
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines.iter().all(|line| line.contains("snapshot") && line.contains("wh-1")), "{out}");
+}
+
+#[tokio::test]
+async fn a_watch_that_breaks_exits_3_after_printing_what_came() {
+    let leader = Replica::leader(1).await;
+    let (code, out, err) = ledgerctl(argv(&[&leader.addr], "watch --warehouse wh-1 --sku FAIL")).await;
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(err.contains("leader stepped down"), "{err}");
 }

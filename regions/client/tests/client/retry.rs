@@ -1,8 +1,8 @@
 //! The retry engine against scripted replicas: leader hints, rotation,
 //! `NoQuorum`, deadlines, rejections, resends and metadata.
 
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use protos::admin::admin_client::AdminClient;
@@ -110,9 +110,8 @@ async fn a_dead_endpoint_is_skipped() {
 
 #[tokio::test]
 async fn a_rejection_is_returned_after_exactly_one_attempt() {
-    let rejection = || {
-        ErrorDetail::bad_request([("warehouse.region", "is not this node's region")]).into_status("bad warehouse")
-    };
+    let rejection =
+        || ErrorDetail::bad_request([("warehouse.region", "is not this node's region")]).into_status("bad warehouse");
     let leader = Replica::start(1, move |_, _| Answer::Fail(rejection())).await;
     let client = client(&[&leader.addr], fast_config(LONG));
 

@@ -1,24 +1,33 @@
 //! Scripted replicas: small real tonic servers on 127.0.0.1 implementing the
-//! `Admin` service (the smallest of the three a replica serves), whose every
-//! answer comes from a script.
+//! `Admin` and `WarehouseInventory` services on one address, as a replica
+//! does, whose every answer comes from a script.
 //!
 //! They stand in for a `regiond` replica only to exercise the client's side
 //! of the protocol (leader hints, `NoQuorum`, retries, deadlines, metadata);
 //! they implement none of a replica's behaviour. End-to-end tests against
 //! real `regiond` processes live with the node.
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use futures_util::{Stream, StreamExt as _, stream};
 
 use protos::admin::admin_server::{Admin, AdminServer};
 use protos::admin::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterStatusRequest, ClusterStatusResponse, GroupStatus, Member,
     Membership, MembershipResponse, RegisterWarehouseRequest, RegisterWarehouseResponse, ReplicationProgress, Role,
-    SetFaultsRequest, SetFaultsResponse, TransferLeadershipRequest, TransferLeadershipResponse,
-    TriggerSnapshotRequest, TriggerSnapshotResponse, VoterSet,
+    SetFaultsRequest, SetFaultsResponse, TransferLeadershipRequest, TransferLeadershipResponse, TriggerSnapshotRequest,
+    TriggerSnapshotResponse, VoterSet,
 };
 use protos::common::{NoQuorum, NotLeader};
 use protos::status::ErrorDetail;
+use protos::warehouse::warehouse_inventory_server::{WarehouseInventory, WarehouseInventoryServer};
+use protos::warehouse::{
+    AdjustStockRequest, AdjustStockResponse, ConfirmShipmentRequest, ConfirmShipmentResponse, CycleCountRequest,
+    CycleCountResponse, GetLevelsRequest, GetLevelsResponse, JournalEntry, JournalReason, LevelUpdate,
+    ListJournalRequest, ListJournalResponse, StockLevel, TransferRequest, TransferResponse, WatchLevelsRequest,
+};
 use region_client::{BearerToken, ClientConfig, EndpointAddr, RegionClient};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -39,8 +48,10 @@ pub(crate) struct Seen {
     pub(crate) method: &'static str,
     /// The `authorization` metadata, if any.
     pub(crate) authorization: Option<String>,
-    /// The request, for `RegisterWarehouse` (the write with a command id).
+    /// The request, for `RegisterWarehouse`.
     pub(crate) register: Option<RegisterWarehouseRequest>,
+    /// The request, for `AdjustStock`.
+    pub(crate) adjust: Option<AdjustStockRequest>,
 }
 
 /// How a scripted replica answers one call.
@@ -59,8 +70,6 @@ type Script = Arc<dyn Fn(&Seen, usize) -> Answer + Send + Sync>;
 
 /// A running scripted replica. Dropping it stops the server.
 pub(crate) struct Replica {
-    /// Its node id in canned answers.
-    pub(crate) node_id: u64,
     /// Where it listens.
     pub(crate) addr: EndpointAddr,
     /// Every call it received, in order.
@@ -75,16 +84,18 @@ impl Replica {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a scripted replica");
         let addr = EndpointAddr::parse(&listener.local_addr().expect("local addr").to_string()).expect("addr");
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let service = Scripted { node_id, calls: Arc::clone(&calls), script: Arc::new(script) };
+        let service = Arc::new(Scripted { node_id, calls: Arc::clone(&calls), script: Arc::new(script) });
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(Server::builder().add_service(AdminServer::new(service)).serve_with_incoming_shutdown(
-            TcpIncoming::from(listener),
-            async {
-                // A dropped sender also means stop.
-                let _ = stopped.await;
-            },
-        ));
-        Self { node_id, addr, calls, _stop: stop }
+        tokio::spawn(
+            Server::builder()
+                .add_service(AdminServer::from_arc(Arc::clone(&service)))
+                .add_service(WarehouseInventoryServer::from_arc(service))
+                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+                    // A dropped sender also means stop.
+                    let _ = stopped.await;
+                }),
+        );
+        Self { addr, calls, _stop: stop }
     }
 
     /// A replica that answers every call with success.
@@ -154,17 +165,17 @@ struct Scripted {
 
 impl Scripted {
     /// Records the call, then asks the script how to answer it.
-    async fn answer<Req, Resp>(
+    async fn answer<Req: Recorded, Resp>(
         &self,
         method: &'static str,
         request: Request<Req>,
-        register: impl FnOnce(&Req) -> Option<RegisterWarehouseRequest>,
         ok: impl FnOnce(Req) -> Resp,
     ) -> Result<Response<Resp>, Status> {
         let authorization =
             request.metadata().get("authorization").map(|value| value.to_str().expect("ascii").to_owned());
         let request = request.into_inner();
-        let seen = Seen { method, authorization, register: register(&request) };
+        let mut seen = Seen { method, authorization, register: None, adjust: None };
+        request.record(&mut seen);
         let before = {
             let mut calls = self.calls.lock().expect("calls lock");
             calls.push(seen.clone());
@@ -223,13 +234,12 @@ impl Admin for Scripted {
         request: Request<ClusterStatusRequest>,
     ) -> Result<Response<ClusterStatusResponse>, Status> {
         let status = self.status();
-        self.answer("ClusterStatus", request, |_| None, |_| status).await
+        self.answer("ClusterStatus", request, |_| status).await
     }
 
     async fn add_learner(&self, request: Request<AddLearnerRequest>) -> Result<Response<MembershipResponse>, Status> {
         let membership = membership(self.node_id);
-        self.answer("AddLearner", request, |_| None, |_| MembershipResponse { membership: Some(membership), log_index: 8 })
-            .await
+        self.answer("AddLearner", request, |_| MembershipResponse { membership: Some(membership), log_index: 8 }).await
     }
 
     async fn change_membership(
@@ -237,18 +247,15 @@ impl Admin for Scripted {
         request: Request<ChangeMembershipRequest>,
     ) -> Result<Response<MembershipResponse>, Status> {
         let membership = membership(self.node_id);
-        self.answer("ChangeMembership", request, |_| None, |_| MembershipResponse {
-            membership: Some(membership),
-            log_index: 9,
-        })
-        .await
+        self.answer("ChangeMembership", request, |_| MembershipResponse { membership: Some(membership), log_index: 9 })
+            .await
     }
 
     async fn transfer_leadership(
         &self,
         request: Request<TransferLeadershipRequest>,
     ) -> Result<Response<TransferLeadershipResponse>, Status> {
-        self.answer("TransferLeadership", request, |_| None, |request| TransferLeadershipResponse {
+        self.answer("TransferLeadership", request, |request| TransferLeadershipResponse {
             leader_id: Some(request.to_node_id),
         })
         .await
@@ -258,20 +265,162 @@ impl Admin for Scripted {
         &self,
         request: Request<TriggerSnapshotRequest>,
     ) -> Result<Response<TriggerSnapshotResponse>, Status> {
-        self.answer("TriggerSnapshot", request, |_| None, |_| TriggerSnapshotResponse { applied_index: 119 }).await
+        self.answer("TriggerSnapshot", request, |_| TriggerSnapshotResponse { applied_index: 119 }).await
     }
 
     async fn register_warehouse(
         &self,
         request: Request<RegisterWarehouseRequest>,
     ) -> Result<Response<RegisterWarehouseResponse>, Status> {
-        self.answer("RegisterWarehouse", request, |request| Some(request.clone()), |request| {
-            RegisterWarehouseResponse { warehouse: request.warehouse, applied_index: 7 }
+        self.answer("RegisterWarehouse", request, |request| RegisterWarehouseResponse {
+            warehouse: request.warehouse,
+            applied_index: 7,
         })
         .await
     }
 
     async fn set_faults(&self, request: Request<SetFaultsRequest>) -> Result<Response<SetFaultsResponse>, Status> {
-        self.answer("SetFaults", request, |_| None, |request| SetFaultsResponse { faults: request.faults }).await
+        self.answer("SetFaults", request, |request| SetFaultsResponse { faults: request.faults }).await
+    }
+}
+
+/// A request whose content the tests look at afterwards.
+trait Recorded {
+    /// Copies what the tests check into `seen`; nothing by default.
+    fn record(&self, _seen: &mut Seen) {}
+}
+
+impl Recorded for RegisterWarehouseRequest {
+    fn record(&self, seen: &mut Seen) {
+        seen.register = Some(self.clone());
+    }
+}
+
+impl Recorded for AdjustStockRequest {
+    fn record(&self, seen: &mut Seen) {
+        seen.adjust = Some(self.clone());
+    }
+}
+
+impl Recorded for ClusterStatusRequest {}
+impl Recorded for AddLearnerRequest {}
+impl Recorded for ChangeMembershipRequest {}
+impl Recorded for TransferLeadershipRequest {}
+impl Recorded for TriggerSnapshotRequest {}
+impl Recorded for SetFaultsRequest {}
+impl Recorded for CycleCountRequest {}
+impl Recorded for GetLevelsRequest {}
+impl Recorded for ListJournalRequest {}
+impl Recorded for ConfirmShipmentRequest {}
+impl Recorded for TransferRequest {}
+impl Recorded for WatchLevelsRequest {}
+
+/// A level of the scripted warehouse `wh-1`.
+pub(crate) fn level(sku: &str, on_hand: u64) -> StockLevel {
+    StockLevel {
+        warehouse_id: "wh-1".to_owned(),
+        sku: sku.to_owned(),
+        on_hand,
+        available: on_hand,
+        ..StockLevel::default()
+    }
+}
+
+/// The level updates every `WatchLevels` stream starts with: a snapshot of
+/// two SKUs, then one change.
+pub(crate) fn opening_updates() -> Vec<LevelUpdate> {
+    vec![
+        LevelUpdate { applied_index: 10, level: Some(level("SKU-A", 5)), snapshot: true },
+        LevelUpdate { applied_index: 10, level: Some(level("SKU-B", 7)), snapshot: true },
+        LevelUpdate { applied_index: 11, level: Some(level("SKU-A", 4)), snapshot: false },
+    ]
+}
+
+/// The `WatchLevels` stream type.
+type LevelStream = Pin<Box<dyn Stream<Item = Result<LevelUpdate, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl WarehouseInventory for Scripted {
+    /// Applies the adjustment to a level of 10 units, as far as the tests
+    /// need: on_hand grows by the quantity.
+    async fn adjust_stock(
+        &self,
+        request: Request<AdjustStockRequest>,
+    ) -> Result<Response<AdjustStockResponse>, Status> {
+        self.answer("AdjustStock", request, |request| {
+            let quantity = match request.amount {
+                Some(protos::warehouse::adjust_stock_request::Amount::Quantity(quantity)) => quantity,
+                _ => 0,
+            };
+            AdjustStockResponse {
+                level: Some(level(&request.sku, 10 + quantity)),
+                entry: Some(JournalEntry {
+                    seq: 3,
+                    command_id: request.command_id,
+                    warehouse_id: request.warehouse_id,
+                    sku: request.sku,
+                    reason: JournalReason::Received as i32,
+                    on_hand_delta: i64::try_from(quantity).expect("small"),
+                    reference: request.reference,
+                    at_ms: 1_777_636_800_123,
+                    ..JournalEntry::default()
+                }),
+                applied_index: 12,
+            }
+        })
+        .await
+    }
+
+    async fn cycle_count(&self, request: Request<CycleCountRequest>) -> Result<Response<CycleCountResponse>, Status> {
+        self.answer("CycleCount", request, |_| CycleCountResponse::default()).await
+    }
+
+    async fn get_levels(&self, request: Request<GetLevelsRequest>) -> Result<Response<GetLevelsResponse>, Status> {
+        self.answer("GetLevels", request, |request| GetLevelsResponse {
+            levels: request.skus.iter().map(|sku| level(sku, 3)).collect(),
+            page: None,
+            applied_index: 12,
+        })
+        .await
+    }
+
+    async fn list_journal(
+        &self,
+        request: Request<ListJournalRequest>,
+    ) -> Result<Response<ListJournalResponse>, Status> {
+        self.answer("ListJournal", request, |_| ListJournalResponse::default()).await
+    }
+
+    async fn confirm_shipment(
+        &self,
+        request: Request<ConfirmShipmentRequest>,
+    ) -> Result<Response<ConfirmShipmentResponse>, Status> {
+        self.answer("ConfirmShipment", request, |_| ConfirmShipmentResponse::default()).await
+    }
+
+    async fn transfer(&self, request: Request<TransferRequest>) -> Result<Response<TransferResponse>, Status> {
+        self.answer("Transfer", request, |_| TransferResponse::default()).await
+    }
+
+    type WatchLevelsStream = LevelStream;
+
+    /// The opening updates, then: the end of the stream when the request
+    /// names SKU `END`, an `UNAVAILABLE` status when it names `FAIL`, and
+    /// otherwise nothing more, ever (as a quiet warehouse).
+    async fn watch_levels(
+        &self,
+        request: Request<WatchLevelsRequest>,
+    ) -> Result<Response<Self::WatchLevelsStream>, Status> {
+        self.answer("WatchLevels", request, |request| -> LevelStream {
+            let opening = stream::iter(opening_updates().into_iter().map(Ok));
+            if request.skus.iter().any(|sku| sku == "END") {
+                Box::pin(opening)
+            } else if request.skus.iter().any(|sku| sku == "FAIL") {
+                Box::pin(opening.chain(stream::iter([Err(Status::unavailable("leader stepped down"))])))
+            } else {
+                Box::pin(opening.chain(stream::pending()))
+            }
+        })
+        .await
     }
 }

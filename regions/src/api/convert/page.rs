@@ -55,7 +55,10 @@ pub fn page<K: CursorKey>(request: Option<&PageRequest>) -> Result<Page<K>, Stat
         Ok(0) => DEFAULT_LIMIT,
         Ok(limit) if limit <= MAX_LIMIT => limit,
         _ => {
-            return Err(invalid("page.limit", format!("must be between 1 and {MAX_LIMIT} (0 selects {DEFAULT_LIMIT})")));
+            return Err(invalid(
+                "page.limit",
+                format!("must be between 1 and {MAX_LIMIT} (0 selects {DEFAULT_LIMIT})"),
+            ));
         }
     };
     let after = if request.cursor.is_empty() {
@@ -113,7 +116,7 @@ fn decode<K: CursorKey>(cursor: &str) -> Option<K> {
 }
 
 fn unhex(part: &str) -> Option<String> {
-    if part.len() % 2 != 0 {
+    if !part.len().is_multiple_of(2) {
         return None;
     }
     let bytes = (0..part.len())

@@ -14,6 +14,7 @@ use crate::api::convert::input::{Field, id, invalid, list_len, optional_id, posi
 use crate::api::convert::orders::order;
 use crate::api::convert::{read_back, unexpected};
 use crate::auth::Principal;
+use crate::region::Consistency;
 
 /// Most warehouses a reservation's policy may prefer.
 const MAX_PREFERRED_WAREHOUSES: usize = 1_000;
@@ -27,6 +28,7 @@ pub(super) async fn reserve(
     request: pb::ReserveRequest,
 ) -> Result<pb::ReserveResponse, Status> {
     let command = reserve_of(&request, &limits(ctx).await?)?;
+    require_registered(ctx, &command.preferred_warehouses).await?;
     let (hold_id, owner, ttl_ms) = (command.hold_id.clone(), command.owner.clone(), command.ttl_ms);
     let written = ctx.write(principal, &request.command_id, Command::Reserve(command)).await?;
     let Outcome::Reserved { allocations, expires_at_ms } = written.outcome else {
@@ -80,6 +82,26 @@ pub(super) async fn get_hold(ctx: &ApiContext, request: pb::GetHoldRequest) -> R
     get(ctx, "hold", &request.hold_id, |ledger| ledger.hold(&hold_id).map(hold)).await
 }
 
+/// `INVALID_ARGUMENT` naming the first preferred warehouse the region does
+/// not have. Warehouses are never removed, so this replica's applied state
+/// (the leader's, where writes go) answers exactly; the ledger checks again
+/// when it applies, and this check only names the field as the proto does.
+async fn require_registered(ctx: &ApiContext, preferred: &[WarehouseId]) -> Result<(), Status> {
+    let unknown = ctx
+        .read(Consistency::Stale, |ledger| {
+            preferred.iter().position(|warehouse| !ledger.warehouses().any(|known| &known.id == warehouse))
+        })
+        .await?
+        .value;
+    match unknown {
+        None => Ok(()),
+        Some(i) => Err(invalid(
+            Field::Item("policy.preferred_warehouse_ids", i),
+            format!("unknown warehouse `{}` in region `{}`", preferred[i], ctx.region.region()),
+        )),
+    }
+}
+
 /// The ledger's command for a Reserve request, every field checked against
 /// the contract and the region's limits.
 fn reserve_of(request: &pb::ReserveRequest, limits: &LedgerConfig) -> Result<Reserve, Status> {
@@ -91,7 +113,11 @@ fn reserve_of(request: &pb::ReserveRequest, limits: &LedgerConfig) -> Result<Res
             qty: positive(Field::Member("lines", i, "quantity"), line.quantity)?,
         })
     });
-    let policy = request.policy.clone().unwrap_or_default();
+    // No policy: any warehouse of the region, by priority, split allowed.
+    let policy = request.policy.clone().unwrap_or(pb::AllocationPolicy {
+        preferred_warehouse_ids: Vec::new(),
+        mode: pb::SplitMode::SplitAllowed as i32,
+    });
     let preferred = "policy.preferred_warehouse_ids";
     list_len(preferred, policy.preferred_warehouse_ids.len(), 0, MAX_PREFERRED_WAREHOUSES)?;
     let preferred_warehouses = policy
@@ -149,6 +175,10 @@ mod tests {
         assert_eq!(command.lines, vec![HoldLine { sku: "s-1".into(), qty: 2 }]);
         assert_eq!(command.preferred_warehouses, vec![WarehouseId::from("wh-2")]);
         assert_eq!((command.split, command.ttl_ms, command.owner), (Split::Allowed, 60_000, None));
+        let mut without_policy = request();
+        without_policy.policy = None;
+        let command = reserve_of(&without_policy, &LedgerConfig::new("eu")).unwrap();
+        assert_eq!((command.split, command.preferred_warehouses), (Split::Allowed, Vec::new()), "the default policy");
     }
 
     #[test]
@@ -159,7 +189,7 @@ mod tests {
             refused(|r| r.lines.push(pb::ReserveLine { sku: String::new(), quantity: 1 })).contains("lines[1].sku")
         );
         assert!(refused(|r| r.lines = vec![pb::ReserveLine { sku: "s".into(), quantity: 1 }; 101]).contains("lines"));
-        assert!(refused(|r| r.policy = None).contains("policy.mode"));
+        assert!(refused(|r| r.policy.as_mut().unwrap().mode = 0).contains("policy.mode"));
         assert!(refused(|r| r.policy.as_mut().unwrap().mode = 7).contains("policy.mode"));
         let empty_preferred =
             |r: &mut pb::ReserveRequest| r.policy.as_mut().unwrap().preferred_warehouse_ids.push(String::new());

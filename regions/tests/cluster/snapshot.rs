@@ -1,0 +1,87 @@
+//! A replica that lost its disk is replaced, while writes continue: it is
+//! removed from the voters, and a new, empty node (a new id: ids are never
+//! reused, so no vote it once cast can be forgotten) joins as a learner, is
+//! rebuilt by a snapshot (the log behind it was purged), and is promoted.
+//! Every acknowledged write is in the final state of every replica.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use openraft::async_runtime::WatchReceiver;
+use protos::admin::TriggerSnapshotRequest;
+use protos::admin::admin_client::AdminClient;
+
+use super::support::{self, Region, WAREHOUSE_TOKEN};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_replica_is_replaced_by_a_new_one_rebuilt_by_snapshot_while_writes_continue() {
+    let mut region = Region::start_with(3, |config| {
+        // Purge everything behind a snapshot, so a new replica needs one.
+        config.raft.logs_kept_after_snapshot = 0;
+    })
+    .await;
+    support::register_warehouse(&region.admin()).await;
+    let staff = region.client(WAREHOUSE_TOKEN);
+    support::receive(&staff, "c-receive-first", "apple", 1).await.expect("received");
+
+    // A writer keeps receiving one unit at a time; it counts what was acknowledged.
+    let acknowledged = Arc::new(AtomicU64::new(1));
+    let running = Arc::new(AtomicBool::new(true));
+    let writer = {
+        let (staff, acknowledged, running) = (staff.clone(), Arc::clone(&acknowledged), Arc::clone(&running));
+        tokio::spawn(async move {
+            let mut i = 0_u64;
+            while running.load(Ordering::Relaxed) {
+                i += 1;
+                if support::receive(&staff, &format!("c-writer-{i}"), "apple", 1).await.is_ok() {
+                    acknowledged.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+
+    let leader = region.wait_leader().await;
+    let lost = region.running.keys().copied().find(|id| *id != leader).unwrap();
+    region.stop(lost).await;
+    region.wipe(lost);
+    let mut voters: Vec<u64> = region.running.keys().copied().collect();
+    region.change_voters(voters.clone()).await;
+
+    let request = TriggerSnapshotRequest { group_id: String::new() };
+    let snapshot_at = region
+        .admin()
+        .call("Admin/TriggerSnapshot", request, |c, r| async move { AdminClient::new(c).trigger_snapshot(r).await })
+        .await
+        .expect("snapshot triggered")
+        .applied_index;
+    let leader = region.wait_leader().await;
+    region.running[&leader]
+        .region()
+        .raft()
+        .wait(Some(support::TIMEOUT))
+        .metrics(
+            |m| m.snapshot.is_some_and(|s| s.index >= snapshot_at) && m.purged.is_some_and(|p| p.index >= snapshot_at),
+            "snapshot built and log purged",
+        )
+        .await
+        .expect("the leader snapshots and purges");
+
+    let replacement = 4;
+    region.add_learner(replacement).await;
+    voters.push(replacement);
+    region.change_voters(voters).await;
+    let stats = region.running[&replacement].transport().stats();
+    assert!(stats.snapshots_installed >= 1, "the new replica was rebuilt from a snapshot: {stats:?}");
+
+    running.store(false, Ordering::Relaxed);
+    writer.await.unwrap();
+    let acknowledged = acknowledged.load(Ordering::Relaxed);
+    assert!(acknowledged > 1, "writes went on during the change");
+    let on_hand = support::on_hand(&staff, "apple").await;
+    // A write whose answer was lost may have applied: never fewer than acknowledged.
+    assert!(on_hand >= acknowledged, "every acknowledged write is there: {on_hand} < {acknowledged}");
+    let index = region.running[&leader].region().raft().metrics().borrow_watched().last_applied.map_or(0, |l| l.index);
+    region.converged(index).await;
+
+    region.shutdown().await;
+}
