@@ -5,6 +5,7 @@
 mod cluster {
     mod expiry;
     mod failover;
+    mod ledgerctl;
     mod membership;
     mod partition;
     mod snapshot;

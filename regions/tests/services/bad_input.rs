@@ -163,7 +163,11 @@ async fn bad_reservation_requests_are_refused_and_change_nothing() {
             "lines",
         ),
         (failed(gateway.reserve(with(|r| r.ttl_ms = 0)).await), Code::InvalidArgument, "ttl_ms"),
-        (failed(gateway.reserve(with(|r| r.policy.as_mut().unwrap().mode = 0)).await), Code::InvalidArgument, "policy.mode"),
+        (
+            failed(gateway.reserve(with(|r| r.policy.as_mut().unwrap().mode = 0)).await),
+            Code::InvalidArgument,
+            "policy.mode",
+        ),
         (failed(gateway.reserve(with(|r| r.hold_id.clear())).await), Code::InvalidArgument, "hold_id"),
         (
             failed(
