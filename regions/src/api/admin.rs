@@ -237,7 +237,10 @@ impl Admin for AdminService {
         }
         let known = self.metrics().membership_config.membership().get_node(&message.node_id).cloned();
         if known.is_none() && self.is_retired(message.node_id) {
-            return Err(invalid_field("node_id", "was removed from the group; node ids are never reused"));
+            return Err(invalid_field(
+                "node_id",
+                "is below the highest member id, so it may be a removed node's: ids are never reused; take an id above every member's",
+            ));
         }
         let node = NodeInfo { grpc_addr: message.address, api_addr: message.api_address };
         let written = self
