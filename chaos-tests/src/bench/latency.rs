@@ -1,0 +1,144 @@
+//! Latency histograms ([`Latency`], an HDR histogram in microseconds) and
+//! the percentiles reported ([`LatencySummary`]).
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Highest latency recorded exactly, in microseconds (a minute); longer
+/// calls are recorded as a minute.
+const LATENCY_US_MAX: u64 = 60_000_000;
+
+/// Significant decimal digits kept: 3 means within 0.1 %.
+const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// Latencies of calls, in microseconds, 1 µs to a minute at 0.1 %
+/// precision. One per worker, merged at the end.
+#[derive(Clone, Debug)]
+pub struct Latency {
+    histogram: Histogram<u64>,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Latency {
+    /// An empty histogram.
+    pub fn new() -> Self {
+        let histogram = Histogram::new_with_bounds(1, LATENCY_US_MAX, SIGNIFICANT_DIGITS)
+            .expect("static bounds: 1 <= low, high >= 2 * low, 3 significant digits");
+        Self { histogram }
+    }
+
+    /// Records one call that took `elapsed` (clamped to 1 µs .. 1 min).
+    pub fn record(&mut self, elapsed: Duration) {
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX).clamp(1, LATENCY_US_MAX);
+        self.histogram.saturating_record(us);
+    }
+
+    /// Adds every call `other` recorded.
+    pub fn merge(&mut self, other: &Self) {
+        self.histogram.add(&other.histogram).expect("histograms with the same bounds always add");
+    }
+
+    /// Calls recorded.
+    pub fn count(&self) -> u64 {
+        self.histogram.len()
+    }
+
+    /// The percentiles reported; all zero when nothing was recorded.
+    pub fn summary(&self) -> LatencySummary {
+        if self.histogram.is_empty() {
+            return LatencySummary::default();
+        }
+        let ms = |us: u64| us as f64 / 1_000.0;
+        let at = |quantile: f64| ms(self.histogram.value_at_quantile(quantile));
+        LatencySummary {
+            p50_ms: at(0.50),
+            p99_ms: at(0.99),
+            p999_ms: at(0.999),
+            max_ms: ms(self.histogram.max()),
+            mean_ms: self.histogram.mean() / 1_000.0,
+        }
+    }
+}
+
+/// Latency percentiles of one run, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct LatencySummary {
+    /// Median.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p999_ms: f64,
+    /// Slowest call.
+    pub max_ms: f64,
+    /// Mean.
+    pub mean_ms: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Asserts `actual` is within HDR precision (0.1 %, plus a microsecond)
+    /// of `expected`.
+    fn close(actual: f64, expected: f64) {
+        assert!((actual - expected).abs() <= expected * 0.001 + 0.001, "{actual} is not about {expected}");
+    }
+
+    #[test]
+    fn percentiles_of_a_uniform_spread() {
+        let mut latency = Latency::new();
+        for ms in 1..=1_000 {
+            latency.record(Duration::from_millis(ms));
+        }
+        let summary = latency.summary();
+        close(summary.p50_ms, 500.0);
+        close(summary.p99_ms, 990.0);
+        close(summary.p999_ms, 999.0);
+        close(summary.max_ms, 1_000.0);
+        close(summary.mean_ms, 500.5);
+    }
+
+    #[test]
+    fn a_slow_tail_shows_only_in_the_high_percentiles() {
+        let mut latency = Latency::new();
+        for _ in 0..9_980 {
+            latency.record(Duration::from_micros(2_000));
+        }
+        for _ in 0..20 {
+            latency.record(Duration::from_millis(400));
+        }
+        let summary = latency.summary();
+        close(summary.p50_ms, 2.0);
+        close(summary.p99_ms, 2.0);
+        close(summary.p999_ms, 400.0);
+    }
+
+    #[test]
+    fn merged_histograms_count_every_call() {
+        let (mut a, mut b) = (Latency::new(), Latency::new());
+        a.record(Duration::from_millis(1));
+        b.record(Duration::from_millis(3));
+        b.record(Duration::from_millis(3));
+        a.merge(&b);
+        assert_eq!(a.count(), 3);
+        close(a.summary().p50_ms, 3.0);
+    }
+
+    #[test]
+    fn extremes_are_clamped_and_empty_is_zero() {
+        assert_eq!(Latency::new().summary(), LatencySummary::default());
+        let mut latency = Latency::new();
+        latency.record(Duration::ZERO);
+        latency.record(Duration::from_secs(3_600));
+        assert_eq!(latency.count(), 2);
+        close(latency.summary().max_ms, 60_000.0);
+    }
+}

@@ -1,0 +1,226 @@
+//! The `ledger` target: this system. A 3-replica region of real `regiond`
+//! processes (fsync on), one warehouse, stock received, then
+//! `Reservations.Reserve` calls of one unit each through
+//! [`RegionClient`]s, one per gRPC connection.
+//!
+//! The leader's `regiond_proposals_per_entry` histogram is read (summed
+//! over every node, so a leader change does not hide it) at the start and
+//! the end of the measured window: its average is how many reservations
+//! shared each Raft entry, append and fsync.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use protos::admin::admin_client::AdminClient;
+use protos::admin::{RegisterWarehouseRequest, Warehouse};
+use protos::reservation::reservations_client::ReservationsClient;
+use protos::reservation::{AllocationPolicy, ReserveLine, ReserveRequest, SplitMode};
+use protos::warehouse::warehouse_inventory_client::WarehouseInventoryClient;
+use protos::warehouse::{AdjustStockRequest, AdjustmentReason, adjust_stock_request};
+use region_client::error::code_name;
+use region_client::{ClientConfig, ClientError, RegionClient};
+
+use super::report::Measurement;
+use super::workload::{Call, CallError, STOCK_UNITS, Skus, Workload};
+use super::{Error, SEED_CONCURRENCY, START_TIMEOUT, Settings, measure, measurement, work_dir};
+use crate::cluster::{Cluster, ClusterSpec, ClusterTokens, NodeTuning, histogram_sum_count, metrics_page};
+use crate::process::random_hex;
+
+/// Replicas of the benchmarked region.
+pub const REPLICAS: u64 = 3;
+
+/// The region's name.
+const REGION: &str = "bench";
+
+/// The one warehouse all stock is in.
+const WAREHOUSE: &str = "wh-bench";
+
+/// The batching histogram regiond exports.
+const BATCH_METRIC: &str = "regiond_proposals_per_entry";
+
+/// Runs the ledger on every workload of `settings`, appending what it
+/// measured to `measured`.
+pub async fn run(settings: &Settings, measured: &mut Vec<(Workload, Measurement)>) -> Result<(), Error> {
+    // Checked before anything starts, with the command that fixes it.
+    if !settings.regiond.is_file() {
+        return Err(crate::cluster::ClusterError::MissingRegiond(settings.regiond.clone()).into());
+    }
+    let dir = work_dir(settings, "bench-ledger-")?;
+    let tokens = ClusterTokens::generate([WAREHOUSE]).map_err(super::io("cannot generate tokens"))?;
+    let spec = ClusterSpec {
+        regiond: settings.regiond.clone(),
+        dir: dir.path().to_owned(),
+        cluster_id: format!("bench-{}", random_hex(4).map_err(super::io("cannot draw a cluster id"))?),
+        region: REGION.into(),
+        replicas: REPLICAS,
+        tokens,
+        tuning: NodeTuning::default(),
+    };
+    let mut cluster = Cluster::launch(spec)?;
+    let leader = cluster.wait_for_leader(START_TIMEOUT).await?;
+    tracing::info!(leader, dir = %dir.path().display(), "region up");
+
+    let admin =
+        cluster.client(&cluster.spec().tokens.admin, Some(leader), ClientConfig::with_deadline(START_TIMEOUT))?;
+    register_warehouse(&admin).await?;
+    for &workload in &settings.workloads {
+        seed(&admin, &workload.skus(settings.spread_skus)).await?;
+    }
+
+    let service = cluster.spec().tokens.service.clone();
+    let clients = (0..settings.connections)
+        .map(|_| cluster.client(&service, Some(leader), ClientConfig::with_deadline(settings.load.call_timeout)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let metrics: Vec<SocketAddr> = cluster.nodes().iter().map(|n| n.addrs.metrics).collect();
+    let pids: Vec<u32> = cluster.nodes().iter().filter_map(|n| n.pid()).collect();
+    for &workload in &settings.workloads {
+        let skus = workload.skus(settings.spread_skus);
+        // The batching counters at the start of the measured window.
+        let before = {
+            let (metrics, warmup) = (metrics.clone(), settings.load.warmup);
+            tokio::spawn(async move {
+                tokio::time::sleep(warmup).await;
+                batch_totals(&metrics).await
+            })
+        };
+        let (callers, ttl_ms, prefix) = (clients.clone(), settings.hold_ttl_ms, workload.name());
+        let (result, cpu) = measure(&settings.load, &skus, pids.clone(), move |call: Call| {
+            let client = callers[call.worker % callers.len()].clone();
+            async move { reserve(&client, prefix, call, ttl_ms).await }
+        })
+        .await;
+        let after = batch_totals(&metrics).await;
+        // A node that died during the run makes the figures meaningless.
+        cluster.check_running()?;
+        let mut m = measurement(
+            &result,
+            cpu,
+            vec![format!(
+                "{REPLICAS} regiond replicas on 127.0.0.1, Raft log fsynced before each answer; {} gRPC connections; hold TTL {ttl_ms} ms",
+                clients.len()
+            )],
+        );
+        match (before.await, after) {
+            (Ok(Ok(before)), Ok(after)) if after.1 > before.1 => {
+                let (commands, entries) = (after.0 - before.0, after.1 - before.1);
+                m.commands_per_entry = Some(commands / entries);
+                m.notes.push(format!("{:.0} Raft entries/s", entries / result.window.as_secs_f64()));
+            }
+            (before, after) => {
+                m.notes.push(format!("batching not measured (metrics: {before:?}, {after:?})"));
+            }
+        }
+        measured.push((workload, m));
+    }
+    drop(clients);
+    drop(admin);
+    cluster.shutdown();
+    Ok(())
+}
+
+/// `(commands, entries)` proposed so far, over every node.
+async fn batch_totals(metrics: &[SocketAddr]) -> Result<(f64, f64), String> {
+    let mut totals = (0.0, 0.0);
+    for &addr in metrics {
+        let page = metrics_page(addr).await?;
+        let (sum, count) = histogram_sum_count(&page, BATCH_METRIC);
+        totals = (totals.0 + sum, totals.1 + count);
+    }
+    Ok(totals)
+}
+
+/// One measured call: a hold of one unit of `call.sku`, new ids.
+async fn reserve(client: &RegionClient, prefix: &str, call: Call, ttl_ms: u64) -> Result<(), CallError> {
+    let id = format!("{prefix}-{}-{}", call.worker, call.seq);
+    let request = ReserveRequest {
+        command_id: id.clone(),
+        hold_id: id,
+        lines: vec![ReserveLine { sku: call.sku.to_string(), quantity: 1 }],
+        policy: Some(AllocationPolicy { preferred_warehouse_ids: Vec::new(), mode: SplitMode::SplitAllowed.into() }),
+        ttl_ms,
+        owner: String::new(),
+    };
+    client
+        .call("Reservations/Reserve", request, |channel, request| async move {
+            ReservationsClient::new(channel).reserve(request).await
+        })
+        .await
+        .map(drop)
+        .map_err(|error| CallError::new(error_kind(&error), &error))
+}
+
+/// The report's name for a failed call.
+fn error_kind(error: &ClientError) -> String {
+    match error {
+        ClientError::Rejected { status, .. } => format!("rejected {}", code_name(status.code())),
+        ClientError::NoQuorum { .. } => "no quorum".into(),
+        ClientError::Indeterminate { .. } => "outcome unknown".into(),
+        ClientError::Unreachable { .. } => "no leader reached".into(),
+    }
+}
+
+async fn register_warehouse(admin: &RegionClient) -> Result<(), Error> {
+    let request = RegisterWarehouseRequest {
+        command_id: "bench-register".into(),
+        warehouse: Some(Warehouse {
+            warehouse_id: WAREHOUSE.into(),
+            region: REGION.into(),
+            name: "Benchmark warehouse".into(),
+            location: "127.0.0.1".into(),
+            priority: 1,
+        }),
+    };
+    admin
+        .call("Admin/RegisterWarehouse", request, |channel, request| async move {
+            AdminClient::new(channel).register_warehouse(request).await
+        })
+        .await
+        .map_err(|e| Error::Setup(format!("registering {WAREHOUSE}: {e}")))?;
+    Ok(())
+}
+
+/// Receives [`STOCK_UNITS`] of every SKU in `skus`, [`SEED_CONCURRENCY`]
+/// calls at a time (they share Raft entries too).
+async fn seed(admin: &RegionClient, skus: &Skus) -> Result<(), Error> {
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let chunk = skus.len().div_ceil(SEED_CONCURRENCY).max(1);
+    for names in skus.names().chunks(chunk) {
+        let (admin, names) = (admin.clone(), names.to_vec());
+        tasks.spawn(async move {
+            for sku in names {
+                receive(&admin, &sku).await?;
+            }
+            Ok::<(), Error>(())
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.map_err(|e| Error::Setup(format!("a seeding task failed: {e}")))??;
+    }
+    tracing::info!(skus = skus.len(), elapsed_ms = started.elapsed().as_millis(), "stock received");
+    Ok(())
+}
+
+async fn receive(admin: &RegionClient, sku: &str) -> Result<(), Error> {
+    let request = AdjustStockRequest {
+        command_id: format!("bench-receive-{sku}"),
+        warehouse_id: WAREHOUSE.into(),
+        sku: sku.into(),
+        reason: AdjustmentReason::Received.into(),
+        amount: Some(adjust_stock_request::Amount::Quantity(STOCK_UNITS)),
+        to_damaged: false,
+        expected_on_hand: None,
+        reference: "benchmark stock".into(),
+    };
+    let deadline = Duration::from_secs(30);
+    tokio::time::timeout(
+        deadline,
+        admin.call("WarehouseInventory/AdjustStock", request, |channel, request| async move {
+            WarehouseInventoryClient::new(channel).adjust_stock(request).await
+        }),
+    )
+    .await
+    .map_err(|_| Error::Setup(format!("receiving {sku}: no answer within {deadline:?}")))?
+    .map_err(|e| Error::Setup(format!("receiving {sku}: {e}")))?;
+    Ok(())
+}

@@ -1,0 +1,405 @@
+//! [`Report`]: every target's figures per workload, the ratios between
+//! targets measured in the same run, the machine; as a table for people
+//! ([`Report::render`]) and as JSON (`serde`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::Target;
+use super::cpu::CpuUsage;
+use super::latency::LatencySummary;
+use super::machine::Machine;
+use super::workload::{ErrorCount, LoadConfig, Workload};
+
+/// The goal for the ledger: hot-SKU reservations per second on a
+/// 3-replica region with fsync on.
+pub const GOAL_HOT_OPS_PER_S: f64 = 15_000.0;
+
+/// The goal for the ledger: hot-SKU p99 latency, in milliseconds.
+pub const GOAL_HOT_P99_MS: f64 = 20.0;
+
+/// What one target did on one workload.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Measurement {
+    /// Successful calls in the measured window.
+    pub ops: u64,
+    /// Successful calls per second.
+    pub ops_per_s: f64,
+    /// Failed calls in the measured window.
+    pub errors: u64,
+    /// Failed calls by kind, with one example message each.
+    pub errors_by_kind: BTreeMap<String, ErrorCount>,
+    /// Latency of the successful calls.
+    pub latency: LatencySummary,
+    /// The ledger's average commands per Raft entry in the window (from
+    /// `regiond_proposals_per_entry`); `None` for the peers.
+    pub commands_per_entry: Option<f64>,
+    /// CPU used during the window by the target's servers and by the load
+    /// generator, in cores; `None` if `/proc` could not be read.
+    pub cpu: Option<CpuUsage>,
+    /// How the target was set up (replicas, connections, durability).
+    pub notes: Vec<String>,
+}
+
+/// How one target's run on one workload ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Outcome {
+    /// It ran; the figures.
+    Measured(Measurement),
+    /// It could not run here (not installed, ...): nothing was measured.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+    /// It was set up but failed.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// The figures, if measured.
+    pub fn measurement(&self) -> Option<&Measurement> {
+        match self {
+            Self::Measured(m) => Some(m),
+            Self::Skipped { .. } | Self::Failed { .. } => None,
+        }
+    }
+}
+
+/// One target's result on a workload.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TargetResult {
+    /// Which target.
+    pub target: Target,
+    /// How it went.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// Throughput of `target` divided by that of `peer`, both measured in this
+/// run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Ratio {
+    /// The numerator.
+    pub target: Target,
+    /// The denominator.
+    pub peer: Target,
+    /// `target` ops/s over `peer` ops/s.
+    pub throughput: f64,
+}
+
+/// Every target on one workload.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WorkloadReport {
+    /// Which workload.
+    pub workload: Workload,
+    /// SKUs it touched.
+    pub skus: usize,
+    /// One per target, in the order asked for.
+    pub results: Vec<TargetResult>,
+    /// Every pair of measured targets with a non-zero denominator.
+    pub ratios: Vec<Ratio>,
+}
+
+impl WorkloadReport {
+    /// The report of `results`, with their ratios computed.
+    pub fn new(workload: Workload, skus: usize, results: Vec<TargetResult>) -> Self {
+        let ratios = ratios(&results);
+        Self { workload, skus, results, ratios }
+    }
+
+    /// `target`'s throughput over `peer`'s, if both were measured.
+    pub fn ratio(&self, target: Target, peer: Target) -> Option<f64> {
+        self.ratios.iter().find(|r| r.target == target && r.peer == peer).map(|r| r.throughput)
+    }
+
+    fn measurement(&self, target: Target) -> Option<&Measurement> {
+        self.results.iter().find(|r| r.target == target).and_then(|r| r.outcome.measurement())
+    }
+}
+
+/// The ratios between every ordered pair of distinct measured targets.
+pub fn ratios(results: &[TargetResult]) -> Vec<Ratio> {
+    let measured: Vec<(Target, f64)> =
+        results.iter().filter_map(|r| Some((r.target, r.outcome.measurement()?.ops_per_s))).collect();
+    let mut ratios = Vec::new();
+    for &(target, ops) in &measured {
+        for &(peer, peer_ops) in &measured {
+            if target != peer && peer_ops > 0.0 {
+                ratios.push(Ratio { target, peer, throughput: ops / peer_ops });
+            }
+        }
+    }
+    ratios
+}
+
+/// The whole run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// What it ran on.
+    pub machine: Machine,
+    /// How the load was applied.
+    pub load: LoadConfig,
+    /// One per workload, in the order run.
+    pub workloads: Vec<WorkloadReport>,
+}
+
+impl Report {
+    /// Whether any target failed (skips are not failures).
+    pub fn has_failures(&self) -> bool {
+        self.workloads.iter().flat_map(|w| &w.results).any(|r| matches!(r.outcome, Outcome::Failed { .. }))
+    }
+
+    /// The report as text tables, one per workload.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let load = &self.load;
+        let _ = writeln!(out, "machine: {}", self.machine.line());
+        let _ = writeln!(
+            out,
+            "load: {} concurrent callers, closed loop, one unit per call; {:.0} s warm-up, then {:.0} s measured per target and workload",
+            load.concurrency,
+            load.warmup.as_secs_f64(),
+            load.duration.as_secs_f64()
+        );
+        for workload in &self.workloads {
+            out.push('\n');
+            render_workload(&mut out, workload);
+        }
+        out
+    }
+}
+
+fn render_workload(out: &mut String, report: &WorkloadReport) {
+    let targets: Vec<Target> = report.results.iter().map(|r| r.target).collect();
+    let what = match report.workload {
+        Workload::Hot => "one SKU, every call takes a unit of it".to_owned(),
+        Workload::Spread => {
+            format!("{} SKUs, each call takes a unit of one chosen at random", thousands(report.skus as u64))
+        }
+    };
+    let _ = writeln!(out, "workload {}: {what}", report.workload.name());
+    let mut header =
+        format!("  {:<9} {:>10} {:>8} {:>8} {:>8} {:>8}", "target", "ops/s", "p50 ms", "p99 ms", "p999 ms", "errors");
+    for peer in &targets {
+        let _ = write!(header, " {:>12}", format!("vs {}", peer.name()));
+    }
+    let _ = writeln!(out, "{header}");
+    for result in &report.results {
+        let name = result.target.name();
+        match &result.outcome {
+            Outcome::Measured(m) => {
+                let mut line = format!(
+                    "  {:<9} {:>10} {:>8.2} {:>8.2} {:>8.2} {:>8}",
+                    name,
+                    thousands(m.ops_per_s.round() as u64),
+                    m.latency.p50_ms,
+                    m.latency.p99_ms,
+                    m.latency.p999_ms,
+                    m.errors
+                );
+                for &peer in &targets {
+                    let cell = report.ratio(result.target, peer).map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
+                    let _ = write!(line, " {cell:>12}");
+                }
+                let _ = writeln!(out, "{line}");
+            }
+            Outcome::Skipped { reason } => {
+                let _ = writeln!(out, "  {name:<9} skipped: {reason}");
+            }
+            Outcome::Failed { reason } => {
+                let _ = writeln!(out, "  {name:<9} FAILED: {}", first_lines(reason, 12));
+            }
+        }
+    }
+    for result in &report.results {
+        let Some(m) = result.outcome.measurement() else { continue };
+        let mut notes = m.notes.clone();
+        if let Some(per_entry) = m.commands_per_entry {
+            notes.push(format!("{per_entry:.1} commands per Raft entry"));
+        }
+        if let Some(cpu) = m.cpu {
+            notes.push(format!(
+                "CPU in the window: servers {:.2} cores, load generator {:.2} cores",
+                cpu.server_cores, cpu.client_cores
+            ));
+        }
+        if !notes.is_empty() {
+            let _ = writeln!(out, "  {}: {}", result.target.name(), notes.join("; "));
+        }
+        for (kind, count) in &m.errors_by_kind {
+            let _ = writeln!(
+                out,
+                "  {} errors: {} x {kind} (e.g. {})",
+                result.target.name(),
+                count.count,
+                first_lines(&count.example, 1)
+            );
+        }
+    }
+    if report.workload == Workload::Hot
+        && let Some(m) = report.measurement(Target::Ledger)
+    {
+        let met = m.ops_per_s >= GOAL_HOT_OPS_PER_S && m.latency.p99_ms < GOAL_HOT_P99_MS && m.errors == 0;
+        let _ = writeln!(
+            out,
+            "  goal (ledger, hot SKU): >= {} reservations/s with p99 < {GOAL_HOT_P99_MS:.0} ms and no errors: {} ({} /s, p99 {:.2} ms)",
+            thousands(GOAL_HOT_OPS_PER_S as u64),
+            if met { "met" } else { "NOT met" },
+            thousands(m.ops_per_s.round() as u64),
+            m.latency.p99_ms
+        );
+    }
+}
+
+/// The first `count` lines of `text`, with a marker if there were more.
+fn first_lines(text: &str, count: usize) -> String {
+    let mut lines = text.lines();
+    let kept: Vec<&str> = lines.by_ref().take(count).collect();
+    let mut out = kept.join("\n            ");
+    if lines.next().is_some() {
+        out.push_str(" [...]");
+    }
+    out
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn measured(ops_per_s: f64, p99_ms: f64) -> Outcome {
+        Outcome::Measured(Measurement {
+            ops: (ops_per_s * 10.0) as u64,
+            ops_per_s,
+            errors: 0,
+            errors_by_kind: BTreeMap::new(),
+            latency: LatencySummary { p50_ms: 1.0, p99_ms, p999_ms: p99_ms * 2.0, max_ms: 100.0, mean_ms: 1.5 },
+            commands_per_entry: None,
+            cpu: Some(CpuUsage { server_cores: 1.25, client_cores: 0.5 }),
+            notes: vec![],
+        })
+    }
+
+    fn report(results: Vec<TargetResult>) -> Report {
+        Report {
+            machine: Machine { cpu_model: "Test CPU".into(), cores: 2, memory_gib: 24.0, ..Machine::default() },
+            load: LoadConfig {
+                concurrency: 256,
+                warmup: Duration::from_secs(2),
+                duration: Duration::from_secs(10),
+                call_timeout: Duration::from_secs(10),
+            },
+            workloads: vec![WorkloadReport::new(Workload::Hot, 1, results)],
+        }
+    }
+
+    #[test]
+    fn ratios_pair_every_measured_target() {
+        let results = vec![
+            TargetResult { target: Target::Ledger, outcome: measured(15_000.0, 12.0) },
+            TargetResult { target: Target::Postgres, outcome: measured(3_000.0, 90.0) },
+            TargetResult { target: Target::Redis, outcome: measured(60_000.0, 5.0) },
+        ];
+        let report = WorkloadReport::new(Workload::Hot, 1, results);
+        assert_eq!(report.ratio(Target::Ledger, Target::Postgres), Some(5.0));
+        assert_eq!(report.ratio(Target::Ledger, Target::Redis), Some(0.25));
+        assert_eq!(report.ratio(Target::Redis, Target::Postgres), Some(20.0));
+        assert_eq!(report.ratio(Target::Ledger, Target::Ledger), None);
+        assert_eq!(report.ratios.len(), 6);
+    }
+
+    #[test]
+    fn skipped_and_zero_throughput_peers_have_no_ratio() {
+        let results = vec![
+            TargetResult { target: Target::Ledger, outcome: measured(15_000.0, 12.0) },
+            TargetResult { target: Target::Postgres, outcome: Outcome::Skipped { reason: "not installed".into() } },
+            TargetResult { target: Target::Redis, outcome: measured(0.0, 0.0) },
+        ];
+        let report = WorkloadReport::new(Workload::Hot, 1, results);
+        assert_eq!(report.ratio(Target::Ledger, Target::Postgres), None);
+        assert_eq!(report.ratio(Target::Ledger, Target::Redis), None, "no division by zero");
+        assert_eq!(report.ratio(Target::Redis, Target::Ledger), Some(0.0));
+    }
+
+    #[test]
+    fn the_table_shows_figures_ratios_skips_and_the_goal() {
+        let text = report(vec![
+            TargetResult { target: Target::Ledger, outcome: measured(16_000.0, 12.5) },
+            TargetResult { target: Target::Postgres, outcome: measured(3_200.0, 95.0) },
+            TargetResult {
+                target: Target::Redis,
+                outcome: Outcome::Skipped { reason: "redis-server not found".into() },
+            },
+        ])
+        .render();
+        assert!(text.contains("machine: Test CPU, 2 cores, 24.0 GiB"), "{text}");
+        assert!(text.contains("16,000"), "{text}");
+        assert!(text.contains("5.00x"), "ledger vs postgres: {text}");
+        assert!(text.contains("0.20x"), "postgres vs ledger: {text}");
+        assert!(text.contains("redis     skipped: redis-server not found"), "{text}");
+        assert!(text.contains("goal (ledger, hot SKU)") && text.contains(": met ("), "{text}");
+        assert!(text.contains("servers 1.25 cores, load generator 0.50 cores"), "{text}");
+    }
+
+    #[test]
+    fn a_missed_goal_and_errors_are_reported() {
+        let Outcome::Measured(mut slow) = measured(9_000.0, 25.0) else { unreachable!() };
+        slow.errors = 3;
+        slow.errors_by_kind.insert("timeout".into(), ErrorCount { count: 3, example: "no answer within 10s".into() });
+        let failed = Outcome::Failed { reason: "postgres exited".into() };
+        let report = report(vec![
+            TargetResult { target: Target::Ledger, outcome: Outcome::Measured(slow) },
+            TargetResult { target: Target::Postgres, outcome: failed },
+        ]);
+        let text = report.render();
+        assert!(text.contains("NOT met"), "{text}");
+        assert!(text.contains("ledger errors: 3 x timeout (e.g. no answer within 10s)"), "{text}");
+        assert!(text.contains("postgres  FAILED: postgres exited"), "{text}");
+        assert!(report.has_failures());
+    }
+
+    #[test]
+    fn json_names_statuses_and_ratios() {
+        let report = report(vec![
+            TargetResult { target: Target::Ledger, outcome: measured(10_000.0, 10.0) },
+            TargetResult { target: Target::Redis, outcome: Outcome::Skipped { reason: "absent".into() } },
+        ]);
+        let json = serde_json::to_value(&report).unwrap();
+        let results = &json["workloads"][0]["results"];
+        assert_eq!(results[0]["target"], "ledger");
+        assert_eq!(results[0]["status"], "measured");
+        assert_eq!(results[0]["ops_per_s"], 10_000.0);
+        assert_eq!(results[1]["status"], "skipped");
+        assert_eq!(results[1]["reason"], "absent");
+        assert_eq!(json["workloads"][0]["workload"], "hot");
+        assert_eq!(json["load"]["duration"], 10.0);
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(2_900), "2,900");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+}

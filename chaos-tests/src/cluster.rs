@@ -1,0 +1,596 @@
+//! [`Cluster`]: one region's replicas as real `regiond` processes on
+//! 127.0.0.1, launched from generated configs, for the benchmark and the
+//! chaos harness.
+//!
+//! The launcher writes one TOML config per node (fresh ports, fresh
+//! tokens), starts every node with `--bootstrap`, and waits for a leader
+//! through the admin API. It can stop, kill (SIGKILL, a crash) and restart
+//! single nodes. Dropping the cluster stops every process it started, by
+//! pid: SIGTERM to all, then SIGKILL to any still running after
+//! [`crate::process::STOP_GRACE`].
+//!
+//! **Invariant:** the cluster signals only the processes it spawned.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use protos::admin::ClusterStatusRequest;
+use protos::admin::admin_client::AdminClient;
+use region_client::{BearerToken, ClientConfig, EndpointAddr, RegionClient};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::process::{STOP_GRACE, StopSignal, Supervised, free_ports, log_tail, random_hex};
+
+/// Most replicas a launched region may have (openraft groups are 3 or 5;
+/// 7 leaves room for membership-change tests).
+pub const REPLICAS_MAX: u64 = 7;
+
+/// Largest metrics page read, in bytes.
+const METRICS_BYTES_MAX: usize = 4 << 20;
+
+/// Why a cluster could not be launched or driven.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The `regiond` executable is not where it was looked for.
+    #[error(
+        "no regiond executable at {}; build it next to this program with \
+         `cargo build --release -p regions -p chaos-tests`",
+        .0.display()
+    )]
+    MissingRegiond(PathBuf),
+    /// The spec cannot describe a region.
+    #[error("invalid cluster spec: {0}")]
+    Spec(String),
+    /// A file or process operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// A node exited on its own.
+    #[error("{name} exited ({status}); the end of its log ({}):\n{log_tail}", .log.display())]
+    Exited {
+        /// Which node.
+        name: String,
+        /// How it ended.
+        status: ExitStatus,
+        /// Its log file.
+        log: PathBuf,
+        /// The end of that log.
+        log_tail: String,
+    },
+    /// Something did not happen in time.
+    #[error("{0}")]
+    Timeout(String),
+    /// A client could not be built.
+    #[error("client: {0}")]
+    Client(String),
+    /// A metrics page could not be fetched.
+    #[error("metrics of node {node}: {reason}")]
+    Metrics {
+        /// The node asked.
+        node: u64,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClusterError {
+    let what = what.into();
+    move |source| ClusterError::Io { what, source }
+}
+
+/// The bearer tokens a cluster accepts: generated per launch (32 hex
+/// characters each, above regiond's 16-character minimum).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterTokens {
+    /// Operators: the admin API and every other call.
+    pub admin: String,
+    /// The gateway's token (reservations and the rest of `reservation.proto`).
+    pub service: String,
+    /// One token per warehouse id.
+    pub warehouses: BTreeMap<String, String>,
+}
+
+impl ClusterTokens {
+    /// Fresh random tokens, one for each of `warehouses` too.
+    pub fn generate<'a>(warehouses: impl IntoIterator<Item = &'a str>) -> std::io::Result<Self> {
+        Ok(Self {
+            admin: random_hex(16)?,
+            service: random_hex(16)?,
+            warehouses: warehouses
+                .into_iter()
+                .map(|warehouse| Ok((warehouse.to_owned(), random_hex(16)?)))
+                .collect::<std::io::Result<_>>()?,
+        })
+    }
+}
+
+/// Node settings that differ from regiond's defaults; `None` keeps them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeTuning {
+    /// `deadline_ms`: how long a write waits for a quorum.
+    pub deadline_ms: Option<u64>,
+    /// `max_batch`: most commands per Raft entry.
+    pub max_batch: Option<usize>,
+    /// `fault_injection`: enables the `SetFaults` admin API (chaos only).
+    pub fault_injection: bool,
+}
+
+/// What to launch.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    /// The `regiond` executable.
+    pub regiond: PathBuf,
+    /// Where configs, data dirs and logs go (one `node<N>` set per node);
+    /// must exist. The caller owns it (e.g. a temporary directory).
+    pub dir: PathBuf,
+    /// The cluster's name (stamped into every data dir).
+    pub cluster_id: String,
+    /// The region; the group is `region/<region>`.
+    pub region: String,
+    /// How many voters (node ids `1..=replicas`).
+    pub replicas: u64,
+    /// Accepted tokens.
+    pub tokens: ClusterTokens,
+    /// Settings other than the defaults.
+    pub tuning: NodeTuning,
+}
+
+/// One node's addresses and files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeAddrs {
+    /// Raft node id.
+    pub id: u64,
+    /// Node-to-node listener.
+    pub raft: SocketAddr,
+    /// Client-facing gRPC listener.
+    pub api: SocketAddr,
+    /// `GET /metrics` listener.
+    pub metrics: SocketAddr,
+}
+
+/// A node of a running cluster.
+#[derive(Debug)]
+pub struct Node {
+    /// Its addresses.
+    pub addrs: NodeAddrs,
+    /// Its config file.
+    pub config: PathBuf,
+    /// Its log file (stdout and stderr, appended across restarts).
+    pub log: PathBuf,
+    /// The running process; `None` while stopped or killed.
+    process: Option<Supervised>,
+}
+
+impl Node {
+    /// Whether its process was started and has not been stopped or killed
+    /// through the cluster (it may still have exited on its own).
+    pub fn is_started(&self) -> bool {
+        self.process.is_some()
+    }
+
+    /// Its pid while started.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Supervised::pid)
+    }
+}
+
+/// A running region of `regiond` processes. Dropping it stops them all.
+#[derive(Debug)]
+pub struct Cluster {
+    spec: ClusterSpec,
+    nodes: Vec<Node>,
+}
+
+/// The subset of regiond's `NodeConfig` (regions/src/config.rs) the
+/// launcher sets, serialized as its TOML file.
+#[derive(Debug, Serialize)]
+struct NodeConfigFile<'a> {
+    cluster_id: &'a str,
+    node_id: u64,
+    region: &'a str,
+    data_dir: PathBuf,
+    raft_addr: String,
+    api_addr: String,
+    metrics_addr: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deadline_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_batch: Option<usize>,
+    fault_injection: bool,
+    /// By node id (TOML keys are strings; regiond reads them as numbers).
+    peers: BTreeMap<String, PeerFile>,
+    tokens: TokensFile<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct PeerFile {
+    raft_addr: String,
+    api_addr: String,
+}
+
+#[derive(Debug, Serialize)]
+struct TokensFile<'a> {
+    admin: &'a str,
+    service: &'a str,
+    warehouses: &'a BTreeMap<String, String>,
+}
+
+/// The TOML config of node `addrs.id` of the region `spec` describes, with
+/// `all` the addresses of every initial member.
+pub fn node_config(spec: &ClusterSpec, addrs: &NodeAddrs, all: &[NodeAddrs]) -> String {
+    let file = NodeConfigFile {
+        cluster_id: &spec.cluster_id,
+        node_id: addrs.id,
+        region: &spec.region,
+        data_dir: spec.dir.join(format!("node{}", addrs.id)).join("data"),
+        raft_addr: addrs.raft.to_string(),
+        api_addr: addrs.api.to_string(),
+        metrics_addr: addrs.metrics.to_string(),
+        deadline_ms: spec.tuning.deadline_ms,
+        max_batch: spec.tuning.max_batch,
+        fault_injection: spec.tuning.fault_injection,
+        peers: all
+            .iter()
+            .map(|peer| {
+                (peer.id.to_string(), PeerFile { raft_addr: peer.raft.to_string(), api_addr: peer.api.to_string() })
+            })
+            .collect(),
+        tokens: TokensFile {
+            admin: &spec.tokens.admin,
+            service: &spec.tokens.service,
+            warehouses: &spec.tokens.warehouses,
+        },
+    };
+    toml::to_string(&file).expect("a config of strings, numbers and tables always serializes")
+}
+
+/// Fresh addresses on 127.0.0.1 for nodes `1..=replicas`.
+fn allocate_addrs(replicas: u64) -> std::io::Result<Vec<NodeAddrs>> {
+    let count = usize::try_from(replicas).unwrap_or(usize::MAX).saturating_mul(3);
+    let ports = free_ports(count)?;
+    let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    Ok((1..=replicas)
+        .zip(ports.chunks_exact(3))
+        .map(|(id, p)| NodeAddrs { id, raft: addr(p[0]), api: addr(p[1]), metrics: addr(p[2]) })
+        .collect())
+}
+
+impl Cluster {
+    /// Writes every node's config and starts every node with `--bootstrap`.
+    /// Returns once the processes are spawned; see
+    /// [`Cluster::wait_for_leader`].
+    pub fn launch(spec: ClusterSpec) -> Result<Self, ClusterError> {
+        if !spec.regiond.is_file() {
+            return Err(ClusterError::MissingRegiond(spec.regiond.clone()));
+        }
+        if spec.replicas == 0 || spec.replicas > REPLICAS_MAX {
+            return Err(ClusterError::Spec(format!("replicas must be 1 to {REPLICAS_MAX}, got {}", spec.replicas)));
+        }
+        let all = allocate_addrs(spec.replicas).map_err(io("cannot find free ports"))?;
+        let mut nodes = Vec::with_capacity(all.len());
+        for addrs in &all {
+            let node_dir = spec.dir.join(format!("node{}", addrs.id));
+            std::fs::create_dir_all(&node_dir).map_err(io(format!("cannot create {}", node_dir.display())))?;
+            let config = node_dir.join("regiond.toml");
+            std::fs::write(&config, node_config(&spec, addrs, &all))
+                .map_err(io(format!("cannot write {}", config.display())))?;
+            nodes.push(Node { addrs: addrs.clone(), config, log: node_dir.join("regiond.log"), process: None });
+        }
+        let mut cluster = Self { spec, nodes };
+        for id in 1..=cluster.spec.replicas {
+            cluster.start_node(id, true)?;
+        }
+        Ok(cluster)
+    }
+
+    /// The spec it was launched from.
+    pub fn spec(&self) -> &ClusterSpec {
+        &self.spec
+    }
+
+    /// Every node, by id order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// The node with id `id`.
+    pub fn node(&self, id: u64) -> Result<&Node, ClusterError> {
+        self.nodes.iter().find(|n| n.addrs.id == id).ok_or_else(|| ClusterError::Spec(format!("no node {id}")))
+    }
+
+    fn node_mut(&mut self, id: u64) -> Result<&mut Node, ClusterError> {
+        self.nodes.iter_mut().find(|n| n.addrs.id == id).ok_or_else(|| ClusterError::Spec(format!("no node {id}")))
+    }
+
+    /// Starts node `id` (if not running): with `--bootstrap` for a first
+    /// start, without for a restart on its existing data.
+    pub fn start_node(&mut self, id: u64, bootstrap: bool) -> Result<(), ClusterError> {
+        let regiond = self.spec.regiond.clone();
+        let node = self.node_mut(id)?;
+        if node.process.is_some() {
+            return Ok(());
+        }
+        let mut command = Command::new(&regiond);
+        command.arg("--config").arg(&node.config).env("RUST_LOG", "info,openraft=warn");
+        if bootstrap {
+            command.arg("--bootstrap");
+        }
+        let name = format!("regiond node {id}");
+        let process = Supervised::spawn(&name, &mut command, &node.log, StopSignal::Term)
+            .map_err(io(format!("cannot start {}", regiond.display())))?;
+        tracing::debug!(node = id, pid = process.pid(), "started regiond");
+        node.process = Some(process);
+        Ok(())
+    }
+
+    /// Stops node `id` cleanly (SIGTERM, SIGKILL after the grace period).
+    pub fn stop_node(&mut self, id: u64) -> Result<Option<ExitStatus>, ClusterError> {
+        Ok(self.node_mut(id)?.process.take().and_then(|mut p| p.stop(STOP_GRACE)))
+    }
+
+    /// Kills node `id` at once (SIGKILL): a crash.
+    pub fn kill_node(&mut self, id: u64) -> Result<Option<ExitStatus>, ClusterError> {
+        Ok(self.node_mut(id)?.process.take().and_then(|mut p| p.kill()))
+    }
+
+    /// Fails if a started node has exited on its own, with the end of its log.
+    pub fn check_running(&mut self) -> Result<(), ClusterError> {
+        for node in &mut self.nodes {
+            if let Some(process) = &mut node.process
+                && let Some(status) = process.exited()
+            {
+                return Err(ClusterError::Exited {
+                    name: process.name().to_owned(),
+                    status,
+                    log: node.log.clone(),
+                    log_tail: log_tail(&node.log),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The client-facing addresses of the nodes, `first` (if any) first.
+    pub fn api_endpoints(&self, first: Option<u64>) -> Vec<EndpointAddr> {
+        let mut nodes: Vec<&Node> = self.nodes.iter().collect();
+        nodes.sort_by_key(|n| Some(n.addrs.id) != first);
+        nodes
+            .iter()
+            .map(|n| EndpointAddr::parse(&n.addrs.api.to_string()).expect("a socket address is host:port"))
+            .collect()
+    }
+
+    /// A leader-aware client of the region with `token`, asking `first`
+    /// (e.g. the known leader) first. Each client has its own connections.
+    pub fn client(&self, token: &str, first: Option<u64>, config: ClientConfig) -> Result<RegionClient, ClusterError> {
+        let token = BearerToken::parse(token).map_err(|e| ClusterError::Client(e.to_string()))?;
+        RegionClient::new(self.api_endpoints(first), token, config).map_err(|e| ClusterError::Client(e.to_string()))
+    }
+
+    /// Waits until a node names the group's leader and that leader agrees
+    /// it leads; returns its id. Fails early if a node exits.
+    pub async fn wait_for_leader(&mut self, timeout: Duration) -> Result<u64, ClusterError> {
+        let deadline = Instant::now() + timeout;
+        let admin = self.client(&self.spec.tokens.admin, None, ClientConfig::with_deadline(Duration::from_secs(2)))?;
+        loop {
+            self.check_running()?;
+            if let Some(leader) = self.agreed_leader(&admin).await {
+                return Ok(leader);
+            }
+            if Instant::now() > deadline {
+                return Err(ClusterError::Timeout(format!(
+                    "region {} elected no leader within {timeout:?}; logs under {}",
+                    self.spec.region,
+                    self.spec.dir.display()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The leader as named by any node and confirmed by the leader itself.
+    async fn agreed_leader(&self, admin: &RegionClient) -> Option<u64> {
+        let status = |endpoint: EndpointAddr| async move {
+            admin
+                .call_endpoint(&endpoint, "Admin/ClusterStatus", ClusterStatusRequest::default(), |channel, r| async {
+                    AdminClient::new(channel).cluster_status(r).await
+                })
+                .await
+                .ok()
+                .and_then(|s| s.groups.into_iter().next())
+        };
+        for endpoint in self.api_endpoints(None) {
+            let Some(named) = status(endpoint).await.and_then(|g| g.leader_id) else { continue };
+            let leader_endpoint = self.api_endpoints(Some(named)).into_iter().next()?;
+            let confirmed = status(leader_endpoint).await?;
+            return (confirmed.leader_id == Some(named) && confirmed.node_id == named).then_some(named);
+        }
+        None
+    }
+
+    /// Node `id`'s Prometheus metrics page, as text.
+    pub async fn metrics(&self, id: u64) -> Result<String, ClusterError> {
+        metrics_page(self.node(id)?.addrs.metrics).await.map_err(|reason| ClusterError::Metrics { node: id, reason })
+    }
+
+    /// Stops every node: SIGTERM to all at once, then waits for each and
+    /// SIGKILLs any still running after the grace period.
+    pub fn shutdown(&mut self) {
+        let mut running: Vec<Supervised> = self.nodes.iter_mut().filter_map(|n| n.process.take()).collect();
+        for process in &mut running {
+            process.request_stop();
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        for process in &mut running {
+            process.wait_stopped(deadline);
+        }
+    }
+
+    /// Where the cluster's files are.
+    pub fn dir(&self) -> &Path {
+        &self.spec.dir
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The Prometheus metrics page served at `addr` (a node's `metrics_addr`),
+/// as text; fails after 5 s.
+pub async fn metrics_page(addr: SocketAddr) -> Result<String, String> {
+    tokio::time::timeout(Duration::from_secs(5), http_get(addr, "/metrics"))
+        .await
+        .map_err(|_| format!("no answer from {addr} within 5 s"))?
+}
+
+/// A plain HTTP/1.1 GET of `path` from `addr`; the body on a 200.
+async fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    stream.take(METRICS_BYTES_MAX as u64).read_to_end(&mut response).await.map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP header end")?;
+    let status = head.lines().next().unwrap_or_default();
+    if !status.contains(" 200 ") {
+        return Err(format!("answered `{status}`"));
+    }
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return Ok(dechunk(body));
+    }
+    Ok(body.to_owned())
+}
+
+/// The payload of a chunked HTTP body (best effort: stops at a malformed
+/// chunk).
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size_line, after)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16) else { break };
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].strip_prefix("\r\n").unwrap_or(&after[size..]);
+    }
+    out
+}
+
+/// The sum and count of a Prometheus histogram `name` in a metrics page,
+/// added over every label set.
+pub fn histogram_sum_count(page: &str, name: &str) -> (f64, f64) {
+    let value = |suffix: &str| -> f64 {
+        let series = format!("{name}_{suffix}");
+        page.lines()
+            .filter(|line| {
+                line.strip_prefix(&series).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    (value("sum"), value("count"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ClusterSpec {
+        ClusterSpec {
+            regiond: PathBuf::from("/nonexistent/regiond"),
+            dir: PathBuf::from("/tmp/bench \"quoted\" dir"),
+            cluster_id: "bench-1".into(),
+            region: "bench".into(),
+            replicas: 3,
+            tokens: ClusterTokens::generate(["wh-bench"]).unwrap(),
+            tuning: NodeTuning { deadline_ms: Some(7_000), max_batch: None, fault_injection: false },
+        }
+    }
+
+    #[test]
+    fn generated_configs_are_accepted_by_regiond() {
+        let spec = spec();
+        let all = allocate_addrs(spec.replicas).unwrap();
+        for addrs in &all {
+            let text = node_config(&spec, addrs, &all);
+            let config: regions::config::NodeConfig = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            config.validate().unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(config.node_id, addrs.id);
+            assert_eq!(config.api_addr, addrs.api);
+            assert_eq!(config.metrics_addr, Some(addrs.metrics));
+            assert_eq!(config.peers.len(), 3);
+            assert_eq!(config.peers[&2].api_addr, all[1].api.to_string());
+            assert_eq!(config.deadline_ms, 7_000);
+            assert!(!config.fault_injection);
+            assert_eq!(config.data_dir, spec.dir.join(format!("node{}", addrs.id)).join("data"));
+            assert!(config.tokens().is_ok(), "tokens are long enough");
+        }
+        let mut ports: Vec<u16> = all.iter().flat_map(|a| [a.raft.port(), a.api.port(), a.metrics.port()]).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), 9, "every listener has its own port");
+    }
+
+    #[test]
+    fn tokens_are_fresh_per_launch() {
+        let (a, b) = (ClusterTokens::generate(["wh"]).unwrap(), ClusterTokens::generate(["wh"]).unwrap());
+        assert_ne!(a, b);
+        assert!(a.admin.len() >= 16 && a.service.len() >= 16 && a.warehouses["wh"].len() >= 16);
+        assert_ne!(a.admin, a.service);
+    }
+
+    #[test]
+    fn a_missing_regiond_is_named_with_the_build_command() {
+        let error = Cluster::launch(spec()).unwrap_err().to_string();
+        assert!(error.contains("/nonexistent/regiond"), "{error}");
+        assert!(error.contains("cargo build --release -p regions -p chaos-tests"), "{error}");
+    }
+
+    #[test]
+    fn endpoints_put_the_chosen_node_first() {
+        let nodes = allocate_addrs(3)
+            .unwrap()
+            .into_iter()
+            .map(|addrs| Node { addrs, config: PathBuf::new(), log: PathBuf::new(), process: None })
+            .collect();
+        let cluster = Cluster { spec: spec(), nodes };
+        let api = |i: usize| cluster.nodes[i].addrs.api.to_string();
+        let order = |first| cluster.api_endpoints(first).iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(order(Some(2)), [api(1), api(0), api(2)]);
+        assert_eq!(order(None), [api(0), api(1), api(2)]);
+    }
+
+    #[test]
+    fn histogram_sums_add_over_label_sets() {
+        let page = "\
+# HELP regiond_proposals_per_entry Commands batched into one Raft entry
+# TYPE regiond_proposals_per_entry histogram
+regiond_proposals_per_entry_bucket{group=\"region/bench\",node=\"1\",le=\"1\"} 3
+regiond_proposals_per_entry_sum{group=\"region/bench\",node=\"1\"} 120
+regiond_proposals_per_entry_count{group=\"region/bench\",node=\"1\"} 4
+regiond_proposals_per_entry_sum{group=\"region/bench\",node=\"2\"} 30
+regiond_proposals_per_entry_count{group=\"region/bench\",node=\"2\"} 1
+regiond_proposals_per_entry_sum_other 99
+";
+        assert_eq!(histogram_sum_count(page, "regiond_proposals_per_entry"), (150.0, 5.0));
+        assert_eq!(histogram_sum_count(page, "regiond_missing"), (0.0, 0.0));
+    }
+
+    #[test]
+    fn chunked_bodies_are_joined() {
+        assert_eq!(dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), "hello world");
+    }
+}
