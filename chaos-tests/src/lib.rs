@@ -34,5 +34,4 @@
 #![deny(missing_docs)]
 
 pub mod bench;
-pub mod cluster;
-pub mod process;
+pub use region_launcher::{cluster, process};

@@ -23,7 +23,7 @@ use region_client::{ClientConfig, ClientError, RegionClient};
 use super::report::Measurement;
 use super::workload::{Call, CallError, STOCK_UNITS, Skus, Workload};
 use super::{Error, SEED_CONCURRENCY, START_TIMEOUT, Settings, measure, measurement, work_dir};
-use crate::cluster::{Cluster, ClusterSpec, ClusterTokens, NodeTuning, histogram_sum_count, metrics_page};
+use crate::cluster::{Cluster, ClusterSpec, ClusterTokens, NodeTuning, Ports, histogram_sum_count, metrics_page};
 use crate::process::random_hex;
 
 /// Replicas of the benchmarked region.
@@ -55,6 +55,7 @@ pub async fn run(settings: &Settings, measured: &mut Vec<(Workload, Measurement)
         replicas: REPLICAS,
         tokens,
         tuning: NodeTuning::default(),
+        ports: Ports::Free,
     };
     let mut cluster = Cluster::launch(spec)?;
     let leader = cluster.wait_for_leader(START_TIMEOUT).await?;

@@ -1,0 +1,13 @@
+//! Launching regions of real `regiond` processes on 127.0.0.1, shared by
+//! `regiond dev` (the README's local deployment), the benchmark and the
+//! chaos harness, so there is one way to run a region as processes.
+//!
+//! - [`cluster`]: [`cluster::Cluster`], one region's replicas from
+//!   generated configs: launch, wait for a leader, stop / kill / restart a
+//!   node, read its metrics; everything it started is stopped on drop.
+//! - [`process`]: [`process::Supervised`], one child process signalled only
+//!   by its own pid; free ports, random tokens, finding executables.
+#![deny(missing_docs)]
+
+pub mod cluster;
+pub mod process;
