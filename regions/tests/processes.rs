@@ -178,7 +178,8 @@ async fn receive(client: &RegionClient, command_id: String, quantity: u64) -> Re
 }
 
 async fn on_hand(client: &RegionClient) -> u64 {
-    let request = GetLevelsRequest { warehouse_id: "wh-1".into(), skus: vec!["apple".into()], page: None };
+    let request =
+        GetLevelsRequest { warehouse_id: "wh-1".into(), skus: vec!["apple".into()], page: None, stale: false };
     let levels = client
         .call("WarehouseInventory/GetLevels", request, |c, r| async move {
             WarehouseInventoryClient::new(c).get_levels(r).await

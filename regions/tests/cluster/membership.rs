@@ -41,5 +41,17 @@ async fn a_region_grows_to_three_replicates_and_redirects_to_its_leader() {
     assert_eq!(leader_id, Some(leader));
     assert_eq!(leader_address, Some(region.running[&leader].api_addr().to_string()));
 
+    // Asked for a stale read, the follower answers from its own applied state.
+    let mut request = tonic::Request::new(GetLevelsRequest {
+        warehouse_id: "wh-1".into(),
+        skus: vec!["apple".into()],
+        page: None,
+        stale: true,
+    });
+    request.metadata_mut().insert("authorization", format!("Bearer {WAREHOUSE_TOKEN}").parse().unwrap());
+    let stale = client.get_levels(request).await.expect("a follower serves a stale read").into_inner();
+    assert_eq!(stale.levels[0].on_hand, 25);
+    assert!(stale.applied_index >= index, "the follower had applied the receipt");
+
     region.shutdown().await;
 }

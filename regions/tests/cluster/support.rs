@@ -265,7 +265,7 @@ pub(crate) async fn available(client: &RegionClient, sku: &str) -> u64 {
 }
 
 async fn level(client: &RegionClient, sku: &str) -> Option<protos::warehouse::StockLevel> {
-    let request = GetLevelsRequest { warehouse_id: "wh-1".into(), skus: vec![sku.into()], page: None };
+    let request = GetLevelsRequest { warehouse_id: "wh-1".into(), skus: vec![sku.into()], page: None, stale: false };
     let levels = client
         .call("WarehouseInventory/GetLevels", request, |c, r| async move {
             WarehouseInventoryClient::new(c).get_levels(r).await

@@ -11,7 +11,7 @@ use tonic::transport::Endpoint;
 use super::support::{ADMIN_TOKEN, LYON, LYON_TOKEN, Node, PARIS, PARIS_TOKEN, SERVICE_TOKEN, failed, receive};
 
 fn read_levels(warehouse: &str) -> GetLevelsRequest {
-    GetLevelsRequest { warehouse_id: warehouse.into(), skus: vec!["sku".into()], page: None }
+    GetLevelsRequest { warehouse_id: warehouse.into(), skus: vec!["sku".into()], page: None, stale: false }
 }
 
 #[tokio::test]

@@ -86,7 +86,12 @@ async fn bad_warehouse_requests_are_refused_and_change_nothing() {
         (
             failed(
                 paris
-                    .get_levels(GetLevelsRequest { warehouse_id: PARIS.into(), skus: vec![], page: page("", 501) })
+                    .get_levels(GetLevelsRequest {
+                        warehouse_id: PARIS.into(),
+                        skus: vec![],
+                        page: page("", 501),
+                        stale: false,
+                    })
                     .await,
             ),
             Code::InvalidArgument,
@@ -99,6 +104,7 @@ async fn bad_warehouse_requests_are_refused_and_change_nothing() {
                         warehouse_id: PARIS.into(),
                         skus: (0..1001).map(|n| format!("sku-{n}")).collect(),
                         page: None,
+                        stale: false,
                     })
                     .await,
             ),

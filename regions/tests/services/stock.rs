@@ -129,6 +129,7 @@ async fn levels_page_by_warehouse_and_sku() {
             warehouse_id: String::new(),
             skus: vec![],
             page: Some(PageRequest { cursor, limit: 2 }),
+            stale: false,
         };
         let page = gateway.get_levels(request).await.unwrap().into_inner();
         assert!(page.levels.len() <= 2);

@@ -176,6 +176,7 @@ pub(crate) async fn levels(client: &mut Warehouses, warehouse: &str, skus: &[&st
         warehouse_id: warehouse.into(),
         skus: skus.iter().map(|s| (*s).to_owned()).collect(),
         page: None,
+        stale: false,
     };
     client.get_levels(request).await.expect("levels").into_inner().levels
 }

@@ -152,6 +152,10 @@ pub struct LevelsArgs {
     /// Cursor of the next page, from the previous page's output
     #[arg(long)]
     pub cursor: Option<String>,
+    /// Accept the answering replica's applied state, possibly behind the
+    /// leader's (default: a linearizable read on the leader)
+    #[arg(long)]
+    pub stale: bool,
 }
 
 /// `receive`.

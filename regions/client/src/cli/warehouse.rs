@@ -32,6 +32,7 @@ pub(super) async fn levels(ctx: &mut Context<'_, impl Write>, args: LevelsArgs) 
         warehouse_id: args.warehouse.unwrap_or_default(),
         skus: args.sku,
         page: page(args.limit, args.cursor),
+        stale: args.stale,
     };
     let response = ctx
         .client

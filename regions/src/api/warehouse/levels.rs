@@ -87,7 +87,8 @@ pub(super) async fn get_levels(
     let query = LevelQuery::of(&request.warehouse_id, &request.skus)?;
     // The page is ignored when SKUs are named (the contract says so).
     let page = if query.skus.is_empty() { Some(page::<LevelKey>(request.page.as_ref())?) } else { None };
-    let Read { value: levels, applied_index } = query.read(ctx, Consistency::Linearizable).await?;
+    let consistency = if request.stale { Consistency::Stale } else { Consistency::Linearizable };
+    let Read { value: levels, applied_index } = query.read(ctx, consistency).await?;
     let (levels, info) = match page {
         None => (levels, PageInfo::default()),
         Some(page) => {
