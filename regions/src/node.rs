@@ -320,6 +320,9 @@ async fn serve_api(
         .max_encoding_message_size(limit);
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let served = tonic::transport::Server::builder()
+        // One span per API call, around everything it does on this node:
+        // authentication, the proposal and its batch, the read.
+        .trace_fn(|request| tracing::info_span!("api", method = %request.uri().path()))
         .add_service(warehouse)
         .add_service(reservations)
         .add_service(admin)
