@@ -1,0 +1,206 @@
+//! The `chaos` command line: `list`, `run` and `suite`, as a library
+//! function so `src/bin/chaos.rs` only hands it the arguments and stdout.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use super::nemesis::Fault;
+use super::{RunConfig, RunResult};
+
+/// The chaos harness: runs a region of real `regiond` processes under a
+/// flash sale while a named fault is applied, then checks the history (no
+/// oversell, conservation, no lost acknowledgement, no phantom, replica
+/// convergence). Exit code 0 only if every checker passed.
+#[derive(Debug, Parser)]
+#[command(name = "chaos", version)]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// The `regiond` executable (default: next to this program).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub regiond: Option<PathBuf>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Lists the scenarios.
+    List,
+    /// Runs one scenario.
+    Run(RunArgs),
+    /// Runs every scenario, one after the other.
+    Suite(SuiteArgs),
+}
+
+/// Settings every run shares.
+#[derive(Debug, clap::Args)]
+pub struct Common {
+    /// Seconds of load (and faults) per scenario, 1 to 3600.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub duration: u64,
+    /// Concurrent workload clients, 1 to 256.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub clients: u64,
+    /// Units of the hot SKU received before the sale, 1 to 1000000.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub stock: u64,
+    /// Each workload call's deadline in milliseconds (retries included),
+    /// 100 to 60000; shorter deadlines leave more writes indeterminate.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub call_deadline_ms: u64,
+    /// Write the result(s) as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Keep every run's directory (configs, data, logs), not only failed ones.
+    #[arg(long)]
+    pub keep_dirs: bool,
+}
+
+/// `chaos run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The scenario (see `chaos list`).
+    #[arg(long, value_enum)]
+    pub scenario: Fault,
+    /// The seed every choice follows from.
+    #[arg(long)]
+    pub seed: u64,
+    /// Shared settings.
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// `chaos suite`.
+#[derive(Debug, clap::Args)]
+pub struct SuiteArgs {
+    /// The seed of every run (default: drawn from the clock, and printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Shared settings.
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Runs `args` (with `exe` this program's path, beside which `regiond` is
+/// looked for), writing the report to `out`. `Ok(true)` when every checker
+/// of every run passed.
+pub async fn execute(args: &Args, exe: &Path, out: &mut impl Write) -> anyhow::Result<bool> {
+    let regiond = args.regiond.clone().unwrap_or_else(|| exe.with_file_name("regiond"));
+    let (scenarios, seed, common) = match &args.command {
+        Command::List => {
+            for fault in Fault::ALL {
+                writeln!(out, "{:<20} {}", fault.name(), fault.describe())?;
+            }
+            return Ok(true);
+        }
+        Command::Run(run) => (vec![run.scenario], run.seed, &run.common),
+        Command::Suite(suite) => (Fault::ALL.to_vec(), suite.seed.unwrap_or_else(clock_seed), &suite.common),
+    };
+    if !regiond.is_file() {
+        anyhow::bail!(
+            "no regiond executable at {}; build it with `cargo build -p regions --bins` (or pass --regiond PATH)",
+            regiond.display()
+        );
+    }
+    let mut results: Vec<RunResult> = Vec::new();
+    for scenario in scenarios {
+        let config = RunConfig {
+            regiond: regiond.clone(),
+            scenario,
+            seed,
+            duration_secs: common.duration,
+            clients: usize::try_from(common.clients).unwrap_or(1),
+            stock: common.stock,
+            call_deadline: std::time::Duration::from_millis(common.call_deadline_ms),
+            keep_dir: common.keep_dirs,
+        };
+        let result = super::run(&config).await.with_context(|| {
+            format!(
+                "scenario {} could not be run; reproduce: {}",
+                scenario.name(),
+                super::reproduce_command(scenario, seed, common.duration)
+            )
+        })?;
+        out.write_all(result.render().as_bytes())?;
+        out.flush()?;
+        results.push(result);
+    }
+    let passed = results.iter().all(|r| r.passed);
+    if results.len() > 1 {
+        writeln!(
+            out,
+            "== suite: {} of {} scenarios passed (seed {seed})",
+            results.iter().filter(|r| r.passed).count(),
+            results.len()
+        )?;
+        for failed in results.iter().filter(|r| !r.passed) {
+            writeln!(out, "failed: {}", failed.reproduce)?;
+        }
+    }
+    if let Some(path) = &common.json {
+        let json = if let [one] = results.as_slice() {
+            serde_json::to_string_pretty(one)?
+        } else {
+            serde_json::to_string_pretty(&results)?
+        };
+        std::fs::write(path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(out, "JSON result: {}", path.display())?;
+    }
+    Ok(passed)
+}
+
+/// A seed from the clock, for a suite run without `--seed`.
+fn clock_seed() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    u64::try_from(nanos % 1_000_000_007).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("chaos").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn run_takes_scenario_seed_and_duration() {
+        let args = parse(&["run", "--scenario", "leader-kill", "--seed", "7", "--duration", "8"]).unwrap();
+        let Command::Run(run) = args.command else { panic!("not run") };
+        assert_eq!((run.scenario, run.seed, run.common.duration), (Fault::LeaderKill, 7, 8));
+        assert!(parse(&["run", "--scenario", "nope", "--seed", "1"]).is_err());
+        assert!(parse(&["run", "--scenario", "pause"]).is_err(), "the seed is required");
+        assert!(parse(&["suite", "--duration", "0"]).is_err());
+    }
+
+    #[test]
+    fn every_scenario_name_parses_and_reproduces() {
+        for fault in Fault::ALL {
+            let command = super::super::reproduce_command(fault, 3, 5);
+            let words: Vec<&str> = command.split(' ').skip(1).collect();
+            let Command::Run(run) = parse(&words).unwrap().command else { panic!("not run") };
+            assert_eq!((run.scenario, run.seed, run.common.duration), (fault, 3, 5));
+        }
+    }
+
+    #[tokio::test]
+    async fn list_names_every_scenario() {
+        let mut out = Vec::new();
+        assert!(execute(&parse(&["list"]).unwrap(), Path::new("/nonexistent/chaos"), &mut out).await.unwrap());
+        let text = String::from_utf8(out).unwrap();
+        for fault in Fault::ALL {
+            assert!(text.contains(fault.name()), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_regiond_is_named() {
+        let args = parse(&["run", "--scenario", "none", "--seed", "1"]).unwrap();
+        let error = execute(&args, Path::new("/nonexistent/chaos"), &mut Vec::new()).await.unwrap_err().to_string();
+        assert!(error.contains("/nonexistent/regiond"), "{error}");
+    }
+}
