@@ -46,4 +46,4 @@
 
 pub mod bench;
 pub mod chaos;
-pub use region_launcher::{cluster, process};
+pub use region_launcher::{cluster, process, seed};

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ledger::Command;
-use ledger::Ledger;
 use ledger::ids::{Actor, CommandId};
+use ledger::{Ledger, LedgerConfig};
 use openraft::ReadPolicy;
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{LinearizableReadError, RaftError};
@@ -70,6 +70,8 @@ struct Inner {
     proposer: Proposer,
     metrics: Metrics,
     deadline: Duration,
+    /// The ledger's settings, read once: no command changes them.
+    limits: LedgerConfig,
 }
 
 impl Region {
@@ -85,7 +87,8 @@ impl Region {
         deadline: Duration,
     ) -> Self {
         let node_id = raft.metrics().borrow_watched().id;
-        Self { inner: Arc::new(Inner { group, region, node_id, raft, reader, proposer, metrics, deadline }) }
+        let limits = reader.read(|ledger| ledger.config().clone());
+        Self { inner: Arc::new(Inner { group, region, node_id, raft, reader, proposer, metrics, deadline, limits }) }
     }
 
     /// The group's id.
@@ -111,6 +114,14 @@ impl Region {
     /// The node's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The group's replicated limits (lines per command, hold TTL, cart line
+    /// size). They are part of the ledger's state but no command changes
+    /// them, so the copy read at start-up is exact and the request path
+    /// checks against it without touching the ledger's lock.
+    pub fn limits(&self) -> &LedgerConfig {
+        &self.inner.limits
     }
 
     /// How long writes and linearizable reads wait for a quorum.

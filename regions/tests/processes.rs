@@ -8,11 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use protos::admin::ClusterStatusRequest;
+use protos::admin::Warehouse;
 use protos::admin::admin_client::AdminClient;
-use protos::admin::{RegisterWarehouseRequest, Warehouse};
+use protos::warehouse::GetLevelsRequest;
 use protos::warehouse::warehouse_inventory_client::WarehouseInventoryClient;
-use protos::warehouse::{AdjustStockRequest, AdjustmentReason, GetLevelsRequest, adjust_stock_request};
 use region_client::{BearerToken, ClientConfig, EndpointAddr, RegionClient};
+use region_launcher::seed;
 
 const ADMIN: &str = "process-admin-token-0123456789";
 const WAREHOUSE: &str = "process-wh-1-token-0123456789";
@@ -159,22 +160,7 @@ impl Deployment {
 }
 
 async fn receive(client: &RegionClient, command_id: String, quantity: u64) -> Result<(), region_client::ClientError> {
-    let request = AdjustStockRequest {
-        command_id,
-        warehouse_id: "wh-1".into(),
-        sku: "apple".into(),
-        reason: AdjustmentReason::Received as i32,
-        amount: Some(adjust_stock_request::Amount::Quantity(quantity)),
-        to_damaged: false,
-        expected_on_hand: None,
-        reference: String::new(),
-    };
-    client
-        .call("WarehouseInventory/AdjustStock", request, |c, r| async move {
-            WarehouseInventoryClient::new(c).adjust_stock(r).await
-        })
-        .await
-        .map(drop)
+    seed::adjust_stock(client, seed::receipt(&command_id, "wh-1", "apple", quantity, "")).await.map(drop)
 }
 
 async fn on_hand(client: &RegionClient) -> u64 {
@@ -197,20 +183,14 @@ async fn killing_the_leader_process_loses_nothing_acknowledged() {
     }
     let leader = deployment.leader().await;
     let admin = deployment.client(ADMIN);
-    let request = RegisterWarehouseRequest {
-        command_id: "c-register".into(),
-        warehouse: Some(Warehouse {
-            warehouse_id: "wh-1".into(),
-            region: "eu-west".into(),
-            name: "One".into(),
-            location: String::new(),
-            priority: 1,
-        }),
+    let warehouse = Warehouse {
+        warehouse_id: "wh-1".into(),
+        region: "eu-west".into(),
+        name: "One".into(),
+        location: String::new(),
+        priority: 1,
     };
-    admin
-        .call("Admin/RegisterWarehouse", request, |c, r| async move { AdminClient::new(c).register_warehouse(r).await })
-        .await
-        .expect("registered");
+    seed::register_warehouse(&admin, "c-register", warehouse).await.expect("registered");
     let staff = deployment.client(WAREHOUSE);
     let mut acknowledged = 0;
     for i in 0..20 {

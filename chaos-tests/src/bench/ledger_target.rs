@@ -11,12 +11,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use protos::admin::admin_client::AdminClient;
-use protos::admin::{RegisterWarehouseRequest, Warehouse};
+use protos::admin::Warehouse;
 use protos::reservation::reservations_client::ReservationsClient;
 use protos::reservation::{AllocationPolicy, ReserveLine, ReserveRequest, SplitMode};
-use protos::warehouse::warehouse_inventory_client::WarehouseInventoryClient;
-use protos::warehouse::{AdjustStockRequest, AdjustmentReason, adjust_stock_request};
 use region_client::error::code_name;
 use region_client::{ClientConfig, ClientError, RegionClient};
 
@@ -25,6 +22,7 @@ use super::workload::{Call, CallError, STOCK_UNITS, Skus, Workload};
 use super::{Error, SEED_CONCURRENCY, START_TIMEOUT, Settings, measure, measurement, work_dir};
 use crate::cluster::{Cluster, ClusterSpec, ClusterTokens, NodeTuning, Ports, histogram_sum_count, metrics_page};
 use crate::process::random_hex;
+use crate::seed;
 
 /// Replicas of the benchmarked region.
 pub const REPLICAS: u64 = 3;
@@ -161,23 +159,16 @@ fn error_kind(error: &ClientError) -> String {
 }
 
 async fn register_warehouse(admin: &RegionClient) -> Result<(), Error> {
-    let request = RegisterWarehouseRequest {
-        command_id: "bench-register".into(),
-        warehouse: Some(Warehouse {
-            warehouse_id: WAREHOUSE.into(),
-            region: REGION.into(),
-            name: "Benchmark warehouse".into(),
-            location: "127.0.0.1".into(),
-            priority: 1,
-        }),
+    let warehouse = Warehouse {
+        warehouse_id: WAREHOUSE.into(),
+        region: REGION.into(),
+        name: "Benchmark warehouse".into(),
+        location: "127.0.0.1".into(),
+        priority: 1,
     };
-    admin
-        .call("Admin/RegisterWarehouse", request, |channel, request| async move {
-            AdminClient::new(channel).register_warehouse(request).await
-        })
+    seed::register_warehouse(admin, "bench-register", warehouse)
         .await
-        .map_err(|e| Error::Setup(format!("registering {WAREHOUSE}: {e}")))?;
-    Ok(())
+        .map_err(|e| Error::Setup(format!("registering {WAREHOUSE}: {e}")))
 }
 
 /// Receives [`STOCK_UNITS`] of every SKU in `skus`, [`SEED_CONCURRENCY`]
@@ -203,25 +194,11 @@ async fn seed(admin: &RegionClient, skus: &Skus) -> Result<(), Error> {
 }
 
 async fn receive(admin: &RegionClient, sku: &str) -> Result<(), Error> {
-    let request = AdjustStockRequest {
-        command_id: format!("bench-receive-{sku}"),
-        warehouse_id: WAREHOUSE.into(),
-        sku: sku.into(),
-        reason: AdjustmentReason::Received.into(),
-        amount: Some(adjust_stock_request::Amount::Quantity(STOCK_UNITS)),
-        to_damaged: false,
-        expected_on_hand: None,
-        reference: "benchmark stock".into(),
-    };
+    let request = seed::receipt(&format!("bench-receive-{sku}"), WAREHOUSE, sku, STOCK_UNITS, "benchmark stock");
     let deadline = Duration::from_secs(30);
-    tokio::time::timeout(
-        deadline,
-        admin.call("WarehouseInventory/AdjustStock", request, |channel, request| async move {
-            WarehouseInventoryClient::new(channel).adjust_stock(request).await
-        }),
-    )
-    .await
-    .map_err(|_| Error::Setup(format!("receiving {sku}: no answer within {deadline:?}")))?
-    .map_err(|e| Error::Setup(format!("receiving {sku}: {e}")))?;
+    tokio::time::timeout(deadline, seed::adjust_stock(admin, request))
+        .await
+        .map_err(|_| Error::Setup(format!("receiving {sku}: no answer within {deadline:?}")))?
+        .map_err(|e| Error::Setup(format!("receiving {sku}: {e}")))?;
     Ok(())
 }

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use protos::admin::admin_client::AdminClient;
-use protos::admin::{ClusterStatusRequest, RegisterWarehouseRequest, Warehouse};
+use protos::admin::{ClusterStatusRequest, Warehouse};
 use protos::reservation::reservations_client::ReservationsClient;
 use protos::reservation::{GetHoldRequest, HoldState};
 use protos::warehouse::GetLevelsRequest;
@@ -50,6 +50,7 @@ use region_client::{ClientConfig, ClientError, RegionClient};
 use serde::Serialize;
 
 use crate::cluster::{Cluster, ClusterSpec, ClusterTokens, NodeTuning, Ports};
+use crate::seed;
 use checker::{FinalHold, FinalLevel, FinalState, HoldStatus, ReplicaView, Verdict};
 use history::{Op, Recorder};
 use nemesis::{Fault, FaultWindow};
@@ -275,23 +276,16 @@ async fn drive(config: &RunConfig, cluster: &mut Cluster) -> anyhow::Result<(Vec
 }
 
 async fn register_warehouse(admin: &RegionClient) -> anyhow::Result<()> {
-    let request = RegisterWarehouseRequest {
-        command_id: "chaos-register".into(),
-        warehouse: Some(Warehouse {
-            warehouse_id: WAREHOUSE.into(),
-            region: REGION.into(),
-            name: "Chaos warehouse".into(),
-            location: "127.0.0.1".into(),
-            priority: 1,
-        }),
+    let warehouse = Warehouse {
+        warehouse_id: WAREHOUSE.into(),
+        region: REGION.into(),
+        name: "Chaos warehouse".into(),
+        location: "127.0.0.1".into(),
+        priority: 1,
     };
-    admin
-        .call("Admin/RegisterWarehouse", request, |channel, request| async move {
-            AdminClient::new(channel).register_warehouse(request).await
-        })
+    seed::register_warehouse(admin, "chaos-register", warehouse)
         .await
-        .with_context(|| format!("registering {WAREHOUSE}"))?;
-    Ok(())
+        .with_context(|| format!("registering {WAREHOUSE}"))
 }
 
 /// The hot SKU's level (a linearizable read on the leader).

@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 
 use protos::reservation::reservations_client::ReservationsClient;
 use protos::reservation::{AllocationPolicy, ReserveLine, ReserveRequest, SplitMode};
-use protos::warehouse::warehouse_inventory_client::WarehouseInventoryClient;
-use protos::warehouse::{AdjustStockRequest, AdjustmentReason, adjust_stock_request};
 use region_client::{ClientError, RegionClient};
 
 use super::history::{Op, OpKind, Outcome, Recorder};
 use super::rng::SplitMix64;
+use crate::seed;
 
 /// The hot SKU every client reserves.
 pub const HOT_SKU: &str = "flash-sku";
@@ -99,22 +98,9 @@ pub async fn reserve_op(client: &RegionClient, recorder: &Recorder, seed: u64, w
 /// One receipt of `quantity` units of [`HOT_SKU`] with a fresh id, recorded.
 pub async fn receive_op(client: &RegionClient, recorder: &Recorder, seed: u64, worker: usize, quantity: u64) -> Op {
     let id = recorder.next_id();
-    let request = AdjustStockRequest {
-        command_id: format!("receive-{seed}-{id}"),
-        warehouse_id: WAREHOUSE.into(),
-        sku: HOT_SKU.into(),
-        reason: AdjustmentReason::Received.into(),
-        amount: Some(adjust_stock_request::Amount::Quantity(quantity)),
-        to_damaged: false,
-        expected_on_hand: None,
-        reference: "chaos flash sale".into(),
-    };
+    let request = seed::receipt(&format!("receive-{seed}-{id}"), WAREHOUSE, HOT_SKU, quantity, "chaos flash sale");
     let invoke_us = recorder.now_us();
-    let result = client
-        .call("WarehouseInventory/AdjustStock", request, |channel, request| async move {
-            WarehouseInventoryClient::new(channel).adjust_stock(request).await
-        })
-        .await;
+    let result = seed::adjust_stock(client, request).await;
     finish(recorder, id, worker, OpKind::Receive { quantity }, invoke_us, &result)
 }
 

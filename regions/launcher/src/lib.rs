@@ -7,7 +7,9 @@
 //!   node, read its metrics; everything it started is stopped on drop.
 //! - [`process`]: [`process::Supervised`], one child process signalled only
 //!   by its own pid; free ports, random tokens, finding executables.
+//! - [`seed`]: registering warehouses and receiving stock through the APIs.
 #![deny(missing_docs)]
 
 pub mod cluster;
 pub mod process;
+pub mod seed;

@@ -25,7 +25,7 @@ mod checkouts;
 mod holds;
 mod orders;
 
-use ledger::{Ledger, LedgerConfig};
+use ledger::Ledger;
 use protos::reservation::reservations_server::Reservations;
 use protos::reservation::{
     AddToCartRequest, AdvanceOrderRequest, CancelOrderRequest, Cart, CartResponse, Checkout, CheckoutResponse,
@@ -60,14 +60,6 @@ impl ReservationService {
         principal.require_service()?;
         Ok(principal)
     }
-}
-
-/// The region's replicated limits (lines per command, hold TTL, cart line
-/// size), read from this replica: they are part of the ledger's state and
-/// never change, so a local read is exact. Requests are checked against
-/// them at the edge, so the error names the field as the proto spells it.
-async fn limits(ctx: &ApiContext) -> Result<LedgerConfig, Status> {
-    Ok(ctx.read(Consistency::Stale, |ledger| ledger.config().clone()).await?.value)
 }
 
 /// A linearizable read of the `kind` (hold, cart, ...) with id `id`, which

@@ -4,23 +4,9 @@
 
 use openraft::async_runtime::WatchReceiver;
 use protos::warehouse::warehouse_inventory_client::WarehouseInventoryClient;
-use protos::warehouse::{AdjustStockRequest, AdjustmentReason, adjust_stock_request};
 use region_client::ClientError;
 
 use super::support::{self, Region, WAREHOUSE_TOKEN};
-
-fn receipt(command_id: &str, quantity: u64) -> AdjustStockRequest {
-    AdjustStockRequest {
-        command_id: command_id.into(),
-        warehouse_id: "wh-1".into(),
-        sku: "apple".into(),
-        reason: AdjustmentReason::Received as i32,
-        amount: Some(adjust_stock_request::Amount::Quantity(quantity)),
-        to_damaged: false,
-        expected_on_hand: None,
-        reference: "partition test".into(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_off_leader_commits_nothing_and_a_retried_write_applies_once() {
@@ -34,9 +20,13 @@ async fn a_cut_off_leader_commits_nothing_and_a_retried_write_applies_once() {
     // Sent to the cut-off leader only: it cannot commit, so the one attempt
     // ends without success and the outcome is unknown to the client.
     let stale = region
-        .at(old, WAREHOUSE_TOKEN, "WarehouseInventory/AdjustStock", receipt("c-receive-2", 5), |c, r| async move {
-            WarehouseInventoryClient::new(c).adjust_stock(r).await
-        })
+        .at(
+            old,
+            WAREHOUSE_TOKEN,
+            "WarehouseInventory/AdjustStock",
+            support::receipt("c-receive-2", "apple", 5),
+            |c, r| async move { WarehouseInventoryClient::new(c).adjust_stock(r).await },
+        )
         .await
         .expect_err("a minority commits nothing");
     match &stale {
@@ -49,7 +39,7 @@ async fn a_cut_off_leader_commits_nothing_and_a_retried_write_applies_once() {
 
     // The majority elects a leader among themselves and commits.
     let majority: Vec<u64> = region.running.keys().copied().filter(|id| *id != old).collect();
-    let new = wait_leader_among(&region, &majority).await;
+    let new = region.wait_leader_among(&majority).await;
     assert_ne!(new, old);
     let others = region.client_of(&majority, WAREHOUSE_TOKEN);
     support::receive(&others, "c-receive-3", "apple", 1).await.expect("the majority commits");
@@ -68,24 +58,4 @@ async fn a_cut_off_leader_commits_nothing_and_a_retried_write_applies_once() {
     region.converged(index).await;
 
     region.shutdown().await;
-}
-
-/// Waits until one of `ids` leads and the others of `ids` follow it.
-async fn wait_leader_among(region: &Region, ids: &[u64]) -> u64 {
-    let agreed = async {
-        loop {
-            let leaders: Vec<Option<u64>> = ids
-                .iter()
-                .map(|id| region.running[id].region().raft().metrics().borrow_watched().current_leader)
-                .collect();
-            if let Some(Some(leader)) = leaders.first().copied()
-                && ids.contains(&leader)
-                && leaders.iter().all(|l| *l == Some(leader))
-            {
-                return leader;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(support::TIMEOUT, agreed).await.expect("the majority elects a leader")
 }

@@ -7,12 +7,12 @@ use std::time::Duration;
 use openraft::async_runtime::WatchReceiver;
 use protos::admin::admin_client::AdminClient;
 use protos::admin::{
-    AddLearnerRequest, ChangeMembershipRequest, FaultConfig, LinkDirection, LinkRule, RegisterWarehouseRequest,
-    SetFaultsRequest, Warehouse,
+    AddLearnerRequest, ChangeMembershipRequest, FaultConfig, LinkDirection, LinkRule, SetFaultsRequest, Warehouse,
 };
 use protos::warehouse::warehouse_inventory_client::WarehouseInventoryClient;
-use protos::warehouse::{AdjustStockRequest, AdjustmentReason, GetLevelsRequest, adjust_stock_request};
+use protos::warehouse::{AdjustStockRequest, GetLevelsRequest};
 use region_client::{BearerToken, ClientConfig, EndpointAddr, RegionClient};
+use region_launcher::seed;
 use regions::config::{NodeConfig, RaftTimings, TokensConfig};
 use regions::node::{RegionNode, StartMode};
 use regions::region::Consistency;
@@ -143,15 +143,20 @@ impl Region {
 
     /// Waits until every running node follows one running leader, and returns it.
     pub(crate) async fn wait_leader(&self) -> u64 {
+        let running: Vec<u64> = self.running.keys().copied().collect();
+        self.wait_leader_among(&running).await
+    }
+
+    /// Waits until one of `ids` leads and the others of `ids` follow it, and returns it.
+    pub(crate) async fn wait_leader_among(&self, ids: &[u64]) -> u64 {
         let agreed = async {
             loop {
-                let leaders: Vec<Option<u64>> = self
-                    .running
-                    .values()
-                    .map(|node| node.region().raft().metrics().borrow_watched().current_leader)
+                let leaders: Vec<Option<u64>> = ids
+                    .iter()
+                    .map(|id| self.running[id].region().raft().metrics().borrow_watched().current_leader)
                     .collect();
                 if let Some(Some(leader)) = leaders.first().copied()
-                    && self.running.contains_key(&leader)
+                    && ids.contains(&leader)
                     && leaders.iter().all(|l| *l == Some(leader))
                 {
                     return leader;
@@ -159,7 +164,7 @@ impl Region {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         };
-        tokio::time::timeout(TIMEOUT, agreed).await.expect("the running nodes agree on a running leader")
+        tokio::time::timeout(TIMEOUT, agreed).await.expect("the nodes agree on a leader among them")
     }
 
     /// Waits until every running node has applied at least `index`, then
@@ -211,22 +216,20 @@ impl Region {
 }
 
 /// Registers warehouse `wh-1` (admin).
-pub(crate) async fn register_warehouse(client: &RegionClient) -> u64 {
-    let request = RegisterWarehouseRequest {
-        command_id: "c-register-wh-1".into(),
-        warehouse: Some(Warehouse {
-            warehouse_id: "wh-1".into(),
-            region: REGION.into(),
-            name: "Warehouse 1".into(),
-            location: "Paris".into(),
-            priority: 1,
-        }),
+pub(crate) async fn register_warehouse(client: &RegionClient) {
+    let warehouse = Warehouse {
+        warehouse_id: "wh-1".into(),
+        region: REGION.into(),
+        name: "Warehouse 1".into(),
+        location: "Paris".into(),
+        priority: 1,
     };
-    client
-        .call("Admin/RegisterWarehouse", request, |c, r| async move { AdminClient::new(c).register_warehouse(r).await })
-        .await
-        .expect("warehouse registered")
-        .applied_index
+    seed::register_warehouse(client, "c-register-wh-1", warehouse).await.expect("warehouse registered");
+}
+
+/// A receipt of `quantity` of `sku` at `wh-1` under `command_id`.
+pub(crate) fn receipt(command_id: &str, sku: &str, quantity: u64) -> AdjustStockRequest {
+    seed::receipt(command_id, "wh-1", sku, quantity, "test receipt")
 }
 
 /// Receives `quantity` of `sku` at `wh-1` under `command_id`; returns the applied index.
@@ -236,22 +239,7 @@ pub(crate) async fn receive(
     sku: &str,
     quantity: u64,
 ) -> Result<u64, region_client::ClientError> {
-    let request = AdjustStockRequest {
-        command_id: command_id.into(),
-        warehouse_id: "wh-1".into(),
-        sku: sku.into(),
-        reason: AdjustmentReason::Received as i32,
-        amount: Some(adjust_stock_request::Amount::Quantity(quantity)),
-        to_damaged: false,
-        expected_on_hand: None,
-        reference: "test receipt".into(),
-    };
-    client
-        .call("WarehouseInventory/AdjustStock", request, |c, r| async move {
-            WarehouseInventoryClient::new(c).adjust_stock(r).await
-        })
-        .await
-        .map(|response| response.applied_index)
+    seed::adjust_stock(client, receipt(command_id, sku, quantity)).await.map(|response| response.applied_index)
 }
 
 /// On-hand units of `sku` at `wh-1`, read linearizably through the leader.

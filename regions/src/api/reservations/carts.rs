@@ -9,7 +9,6 @@ use ledger::{Command, Outcome};
 use protos::reservation as pb;
 use tonic::Status;
 
-use super::limits;
 use crate::api::ApiContext;
 use crate::api::convert::carts::cart;
 use crate::api::convert::input::{count, id, invalid, positive};
@@ -105,7 +104,7 @@ async fn change(
 /// default). A sum past the limit (AddToCart onto an existing line) is the
 /// ledger's to refuse.
 async fn line_quantity(ctx: &ApiContext, quantity: Quantity) -> Result<Quantity, Status> {
-    let max = limits(ctx).await?.max_cart_line_qty;
+    let max = ctx.region.limits().max_cart_line_qty;
     if quantity > max {
         return Err(invalid("quantity", format!("a cart line holds at most {max} units")));
     }

@@ -7,7 +7,7 @@ use ledger::{Command, Outcome};
 use protos::reservation as pb;
 use tonic::Status;
 
-use super::{get, limits};
+use super::get;
 use crate::api::ApiContext;
 use crate::api::convert::checkouts::{checkout, checkout_line_of, checkout_step_of, currency_of};
 use crate::api::convert::input::{id, list_len};
@@ -20,7 +20,7 @@ pub(super) async fn start_checkout(
     principal: &Principal,
     request: pb::StartCheckoutRequest,
 ) -> Result<pb::CheckoutResponse, Status> {
-    let max_lines = usize::try_from(limits(ctx).await?.max_lines_per_command).unwrap_or(usize::MAX);
+    let max_lines = usize::try_from(ctx.region.limits().max_lines_per_command).unwrap_or(usize::MAX);
     list_len("lines", request.lines.len(), 1, max_lines)?;
     let lines = request.lines.iter().enumerate().map(|(i, line)| checkout_line_of(i, line));
     let command = StartCheckout {

@@ -7,7 +7,7 @@ use ledger::{Command, LedgerConfig, Outcome};
 use protos::reservation as pb;
 use tonic::Status;
 
-use super::{get, limits};
+use super::get;
 use crate::api::ApiContext;
 use crate::api::convert::holds::{hold, split_mode_of};
 use crate::api::convert::input::{Field, id, invalid, list_len, optional_id, positive};
@@ -27,7 +27,7 @@ pub(super) async fn reserve(
     principal: &Principal,
     request: pb::ReserveRequest,
 ) -> Result<pb::ReserveResponse, Status> {
-    let command = reserve_of(&request, &limits(ctx).await?)?;
+    let command = reserve_of(&request, ctx.region.limits())?;
     require_registered(ctx, &command.preferred_warehouses).await?;
     let (hold_id, owner, ttl_ms) = (command.hold_id.clone(), command.owner.clone(), command.ttl_ms);
     let written = ctx.write(principal, &request.command_id, Command::Reserve(command)).await?;
@@ -87,6 +87,10 @@ pub(super) async fn get_hold(ctx: &ApiContext, request: pb::GetHoldRequest) -> R
 /// (the leader's, where writes go) answers exactly; the ledger checks again
 /// when it applies, and this check only names the field as the proto does.
 async fn require_registered(ctx: &ApiContext, preferred: &[WarehouseId]) -> Result<(), Status> {
+    if preferred.is_empty() {
+        // Nothing to check: the common case takes no lock.
+        return Ok(());
+    }
     let unknown = ctx
         .read(Consistency::Stale, |ledger| {
             preferred.iter().position(|warehouse| !ledger.warehouses().any(|known| &known.id == warehouse))

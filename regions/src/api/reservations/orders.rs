@@ -8,7 +8,7 @@ use protos::common::PageInfo;
 use protos::reservation as pb;
 use tonic::Status;
 
-use super::{get, limits};
+use super::get;
 use crate::api::ApiContext;
 use crate::api::convert::input::{Field, id, list_len, text};
 use crate::api::convert::orders::{order, order_status_of, return_line_of};
@@ -93,7 +93,7 @@ pub(super) async fn return_order(
     request: pb::ReturnOrderRequest,
 ) -> Result<pb::OrderResponse, Status> {
     let order_id: OrderId = id("order_id", &request.order_id)?;
-    let max_lines = usize::try_from(limits(ctx).await?.max_lines_per_command).unwrap_or(usize::MAX);
+    let max_lines = usize::try_from(ctx.region.limits().max_lines_per_command).unwrap_or(usize::MAX);
     list_len("lines", request.lines.len(), 1, max_lines)?;
     let lines = request.lines.iter().enumerate().map(|(i, line)| return_line_of(i, line));
     let command = ReturnOrder { order_id: order_id.clone(), lines: lines.collect::<Result<_, Status>>()? };

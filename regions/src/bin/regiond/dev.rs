@@ -12,12 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use protos::admin::admin_client::AdminClient;
-use protos::admin::{RegisterWarehouseRequest, Warehouse};
-use protos::warehouse::warehouse_inventory_client::WarehouseInventoryClient;
-use protos::warehouse::{AdjustStockRequest, AdjustmentReason, adjust_stock_request};
+use protos::admin::Warehouse;
 use region_client::{ClientConfig, ClientError, RegionClient};
 use region_launcher::cluster::{Cluster, ClusterSpec, ClusterTokens, NodeTuning, Ports};
+use region_launcher::seed;
 
 /// Options of `regiond dev`.
 #[derive(Debug, clap::Args)]
@@ -106,45 +104,21 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
 async fn load_demo_data(region: &DemoRegion, cluster: &Cluster, tokens: &ClusterTokens) -> anyhow::Result<()> {
     let admin = client(cluster, &tokens.admin)?;
     for (warehouse, location, priority) in region.warehouses {
-        let request = RegisterWarehouseRequest {
-            command_id: format!("demo-register-{warehouse}"),
-            warehouse: Some(Warehouse {
-                warehouse_id: (*warehouse).into(),
-                region: region.name.into(),
-                name: format!("Demo warehouse {location}"),
-                location: (*location).into(),
-                priority: *priority,
-            }),
+        let registration = Warehouse {
+            warehouse_id: (*warehouse).into(),
+            region: region.name.into(),
+            name: format!("Demo warehouse {location}"),
+            location: (*location).into(),
+            priority: *priority,
         };
-        let registered = admin
-            .call("Admin/RegisterWarehouse", request, |channel, request| async move {
-                AdminClient::new(channel).register_warehouse(request).await
-            })
-            .await;
-        match registered {
-            Ok(_) => {}
-            Err(ClientError::Rejected { status, .. }) if status.code() == tonic::Code::AlreadyExists => {}
-            Err(error) => return Err(error.into()),
-        }
+        seed::register_warehouse(&admin, &format!("demo-register-{warehouse}"), registration).await?;
         let token = tokens.warehouses.get(*warehouse).context("a token for every demo warehouse")?;
         let staff = client(cluster, token)?;
         for (sku, quantity) in STOCK {
-            let request = AdjustStockRequest {
-                command_id: format!("demo-receive-{warehouse}-{sku}"),
-                warehouse_id: (*warehouse).into(),
-                sku: sku.into(),
-                reason: AdjustmentReason::Received as i32,
-                amount: Some(adjust_stock_request::Amount::Quantity(quantity)),
-                to_damaged: false,
-                expected_on_hand: Some(0),
-                reference: "demo opening stock".into(),
-            };
-            let received = staff
-                .call("WarehouseInventory/AdjustStock", request, |channel, request| async move {
-                    WarehouseInventoryClient::new(channel).adjust_stock(request).await
-                })
-                .await;
-            match received {
+            let command_id = format!("demo-receive-{warehouse}-{sku}");
+            let mut request = seed::receipt(&command_id, warehouse, sku, quantity, "demo opening stock");
+            request.expected_on_hand = Some(0);
+            match seed::adjust_stock(&staff, request).await {
                 Ok(_) => {}
                 // Already stocked by an earlier run.
                 Err(ClientError::Rejected { status, .. }) if status.code() == tonic::Code::Aborted => {}
