@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use protos::admin::ClusterStatusRequest;
 use protos::admin::admin_client::AdminClient;
+use protos::admin::{ClusterStatusRequest, GroupStatus};
 use region_client::{BearerToken, ClientConfig, EndpointAddr, RegionClient};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -404,7 +404,9 @@ impl Cluster {
         let admin = self.client(&self.spec.tokens.admin, None, ClientConfig::with_deadline(Duration::from_secs(2)))?;
         loop {
             self.check_running()?;
-            if let Some(leader) = self.agreed_leader(&admin).await {
+            let nodes: Vec<(u64, EndpointAddr)> =
+                self.nodes.iter().map(|n| n.addrs.id).zip(self.api_endpoints(None)).collect();
+            if let Some(leader) = agreed_leader(&admin, &nodes).await {
                 return Ok(leader);
             }
             if Instant::now() > deadline {
@@ -416,26 +418,6 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-
-    /// The leader as named by any node and confirmed by the leader itself.
-    async fn agreed_leader(&self, admin: &RegionClient) -> Option<u64> {
-        let status = |endpoint: EndpointAddr| async move {
-            admin
-                .call_endpoint(&endpoint, "Admin/ClusterStatus", ClusterStatusRequest::default(), |channel, r| async {
-                    AdminClient::new(channel).cluster_status(r).await
-                })
-                .await
-                .ok()
-                .and_then(|s| s.groups.into_iter().next())
-        };
-        for endpoint in self.api_endpoints(None) {
-            let Some(named) = status(endpoint).await.and_then(|g| g.leader_id) else { continue };
-            let leader_endpoint = self.api_endpoints(Some(named)).into_iter().next()?;
-            let confirmed = status(leader_endpoint).await?;
-            return (confirmed.leader_id == Some(named) && confirmed.node_id == named).then_some(named);
-        }
-        None
     }
 
     /// Node `id`'s Prometheus metrics page, as text.
@@ -460,6 +442,31 @@ impl Cluster {
     pub fn dir(&self) -> &Path {
         &self.spec.dir
     }
+}
+
+/// The group's leader as named by any of `nodes` (node id, API address)
+/// and confirmed by the leader itself; `None` while there is none. Serves
+/// deployments the launcher did not start too (the chaos harness'
+/// `--target`).
+pub async fn agreed_leader(admin: &RegionClient, nodes: &[(u64, EndpointAddr)]) -> Option<u64> {
+    for (_, endpoint) in nodes {
+        let Some(named) = group_status(admin, endpoint).await.and_then(|g| g.leader_id) else { continue };
+        let (_, leader_endpoint) = nodes.iter().find(|(id, _)| *id == named)?;
+        let confirmed = group_status(admin, leader_endpoint).await?;
+        return (confirmed.leader_id == Some(named) && confirmed.node_id == named).then_some(named);
+    }
+    None
+}
+
+/// The first group's status as the node at `endpoint` reports it.
+async fn group_status(admin: &RegionClient, endpoint: &EndpointAddr) -> Option<GroupStatus> {
+    admin
+        .call_endpoint(endpoint, "Admin/ClusterStatus", ClusterStatusRequest::default(), |channel, r| async {
+            AdminClient::new(channel).cluster_status(r).await
+        })
+        .await
+        .ok()
+        .and_then(|s| s.groups.into_iter().next())
 }
 
 impl Drop for Cluster {
