@@ -15,7 +15,7 @@ fn spec(ports: Ports) -> ClusterSpec {
         region: "bench".into(),
         replicas: 3,
         tokens: ClusterTokens::generate(["wh-bench"]).unwrap(),
-        tuning: NodeTuning { deadline_ms: Some(7_000), max_batch: None, fault_injection: false },
+        tuning: NodeTuning { deadline_ms: Some(7_000), ..NodeTuning::default() },
         ports,
     }
 }

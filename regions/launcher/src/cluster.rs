@@ -1,18 +1,21 @@
 //! [`Cluster`]: one region's replicas as real `regiond` processes on
-//! 127.0.0.1, launched from generated configs, for the benchmark and the
-//! chaos harness.
+//! loopback addresses (all on 127.0.0.1, or each node on its own
+//! 127.0.0.x: [`Ports`]), launched from generated configs, for the
+//! benchmark and the chaos harness.
 //!
 //! The launcher writes one TOML config per node (fresh ports, fresh
 //! tokens), starts every node with `--bootstrap`, and waits for a leader
-//! through the admin API. It can stop, kill (SIGKILL, a crash) and restart
-//! single nodes. Dropping the cluster stops every process it started, by
-//! pid: SIGTERM to all, then SIGKILL to any still running after
-//! [`crate::process::STOP_GRACE`].
+//! through the admin API. It can stop, kill (SIGKILL, a crash), pause
+//! (SIGSTOP) and restart single nodes, and add a node (`--join`, under a
+//! fresh id) or forget a removed one, so [`Cluster::nodes`] follows the
+//! group's membership. Dropping the cluster stops every process it started,
+//! by pid: SIGTERM to all (SIGCONT too for paused ones), then SIGKILL to any
+//! still running after [`crate::process::STOP_GRACE`].
 //!
 //! **Invariant:** the cluster signals only the processes it spawned.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -23,7 +26,7 @@ use region_client::{BearerToken, ClientConfig, EndpointAddr, RegionClient};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::process::{STOP_GRACE, StopSignal, Supervised, free_ports, log_tail, random_hex};
+use crate::process::{STOP_GRACE, StopSignal, Supervised, free_ports, free_ports_on, log_tail, random_hex};
 
 /// Most replicas a launched region may have (openraft groups are 3 or 5;
 /// 7 leaves room for membership-change tests).
@@ -81,6 +84,20 @@ pub enum ClusterError {
     },
 }
 
+fn not_running(id: u64) -> ClusterError {
+    ClusterError::Spec(format!("node {id} is not running"))
+}
+
+/// Writes node `addrs.id`'s directory and config (with `all` its peers) and
+/// returns it, not started.
+fn write_node(spec: &ClusterSpec, addrs: &NodeAddrs, all: &[NodeAddrs]) -> Result<Node, ClusterError> {
+    let node_dir = spec.dir.join(format!("node{}", addrs.id));
+    std::fs::create_dir_all(&node_dir).map_err(io(format!("cannot create {}", node_dir.display())))?;
+    let config = node_dir.join("regiond.toml");
+    std::fs::write(&config, node_config(spec, addrs, all)).map_err(io(format!("cannot write {}", config.display())))?;
+    Ok(Node { addrs: addrs.clone(), config, log: node_dir.join("regiond.log"), process: None })
+}
+
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClusterError {
     let what = what.into();
     move |source| ClusterError::Io { what, source }
@@ -122,6 +139,10 @@ pub struct NodeTuning {
     pub max_batch: Option<usize>,
     /// `fault_injection`: enables the `SetFaults` admin API (chaos only).
     pub fault_injection: bool,
+    /// `raft.logs_kept_after_snapshot`: log entries kept behind a snapshot.
+    /// Small values make a lagging or new replica catch up by a snapshot
+    /// (the chaos harness's crash-during-snapshot fault needs that).
+    pub logs_kept_after_snapshot: Option<u64>,
 }
 
 /// What to launch.
@@ -155,6 +176,29 @@ pub enum Ports {
     /// `base + 100 + n` (API) and `base + 200 + n` (metrics), so a
     /// deployment restarts at the same addresses (its peers recorded them).
     From(u16),
+    /// Each node on its own loopback address, `127.0.0.<1 + id>` (node ids
+    /// up to [`OWN_LOOPBACK_ID_MAX`]), on free ports there: what the chaos
+    /// harness uses, so every node is told apart by its address as on a
+    /// real network.
+    OwnLoopback,
+}
+
+/// Largest node id [`Ports::OwnLoopback`] can place (`127.0.0.254`).
+pub const OWN_LOOPBACK_ID_MAX: u64 = 253;
+
+impl Ports {
+    /// The IP address node `id` listens on.
+    pub fn ip(self, id: u64) -> std::io::Result<Ipv4Addr> {
+        match self {
+            Self::Free | Self::From(_) => Ok(Ipv4Addr::LOCALHOST),
+            Self::OwnLoopback => match u8::try_from(id.saturating_add(1)) {
+                Ok(last) if id <= OWN_LOOPBACK_ID_MAX => Ok(Ipv4Addr::new(127, 0, 0, last)),
+                _ => Err(std::io::Error::other(format!(
+                    "node id {id} has no loopback address of its own (ids 1 to {OWN_LOOPBACK_ID_MAX})"
+                ))),
+            },
+        }
+    }
 }
 
 /// One node's addresses and files.
@@ -200,7 +244,12 @@ impl Node {
 #[derive(Debug)]
 pub struct Cluster {
     spec: ClusterSpec,
+    /// The current members, by id order: initial ones, then added ones;
+    /// removed ones are dropped.
     nodes: Vec<Node>,
+    /// The id the next added node gets: above every id ever used, since a
+    /// group never reuses a removed node's id.
+    next_id: u64,
 }
 
 /// The subset of regiond's `NodeConfig` (regions/src/config.rs) the
@@ -222,6 +271,13 @@ struct NodeConfigFile<'a> {
     /// By node id (TOML keys are strings; regiond reads them as numbers).
     peers: BTreeMap<String, PeerFile>,
     tokens: TokensFile<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raft: Option<RaftFile>,
+}
+
+#[derive(Debug, Serialize)]
+struct RaftFile {
+    logs_kept_after_snapshot: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -262,27 +318,39 @@ pub fn node_config(spec: &ClusterSpec, addrs: &NodeAddrs, all: &[NodeAddrs]) -> 
             service: &spec.tokens.service,
             warehouses: &spec.tokens.warehouses,
         },
+        raft: spec.tuning.logs_kept_after_snapshot.map(|kept| RaftFile { logs_kept_after_snapshot: kept }),
     };
     toml::to_string(&file).expect("a config of strings, numbers and tables always serializes")
 }
 
-/// Addresses on 127.0.0.1 for nodes `1..=replicas`, as `ports` says.
+/// Addresses for nodes `1..=replicas`, as `ports` says.
 pub fn allocate_addrs(replicas: u64, ports: Ports) -> std::io::Result<Vec<NodeAddrs>> {
-    let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
-    let count = usize::try_from(replicas).unwrap_or(usize::MAX).saturating_mul(3);
-    let numbers: Vec<u16> = match ports {
-        Ports::Free => free_ports(count)?,
-        Ports::From(base) => (1..=replicas)
-            .flat_map(|id| {
-                let id = u16::try_from(id).unwrap_or(u16::MAX);
-                [base.saturating_add(id), base.saturating_add(100 + id), base.saturating_add(200 + id)]
-            })
-            .collect(),
+    if let Ports::Free = ports {
+        // One batch, so no two nodes are handed the same free port.
+        let count = usize::try_from(replicas).unwrap_or(usize::MAX).saturating_mul(3);
+        let numbers = free_ports(count)?;
+        let addr = |port: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        return Ok((1..=replicas)
+            .zip(numbers.chunks_exact(3))
+            .map(|(id, p)| NodeAddrs { id, raft: addr(p[0]), api: addr(p[1]), metrics: addr(p[2]) })
+            .collect());
+    }
+    (1..=replicas).map(|id| node_addrs(id, ports)).collect()
+}
+
+/// The addresses of node `id` alone, as `ports` says (free ports are free
+/// at the time of the call, distinct from one another).
+pub fn node_addrs(id: u64, ports: Ports) -> std::io::Result<NodeAddrs> {
+    let ip = ports.ip(id)?;
+    let numbers = match ports {
+        Ports::Free | Ports::OwnLoopback => free_ports_on(ip, 3)?,
+        Ports::From(base) => {
+            let id = u16::try_from(id).unwrap_or(u16::MAX);
+            vec![base.saturating_add(id), base.saturating_add(100 + id), base.saturating_add(200 + id)]
+        }
     };
-    Ok((1..=replicas)
-        .zip(numbers.chunks_exact(3))
-        .map(|(id, p)| NodeAddrs { id, raft: addr(p[0]), api: addr(p[1]), metrics: addr(p[2]) })
-        .collect())
+    let addr = |port: u16| SocketAddr::from((ip, port));
+    Ok(NodeAddrs { id, raft: addr(numbers[0]), api: addr(numbers[1]), metrics: addr(numbers[2]) })
 }
 
 impl Cluster {
@@ -297,20 +365,43 @@ impl Cluster {
             return Err(ClusterError::Spec(format!("replicas must be 1 to {REPLICAS_MAX}, got {}", spec.replicas)));
         }
         let all = allocate_addrs(spec.replicas, spec.ports).map_err(io("cannot find free ports"))?;
-        let mut nodes = Vec::with_capacity(all.len());
-        for addrs in &all {
-            let node_dir = spec.dir.join(format!("node{}", addrs.id));
-            std::fs::create_dir_all(&node_dir).map_err(io(format!("cannot create {}", node_dir.display())))?;
-            let config = node_dir.join("regiond.toml");
-            std::fs::write(&config, node_config(&spec, addrs, &all))
-                .map_err(io(format!("cannot write {}", config.display())))?;
-            nodes.push(Node { addrs: addrs.clone(), config, log: node_dir.join("regiond.log"), process: None });
-        }
-        let mut cluster = Self { spec, nodes };
+        let nodes = all.iter().map(|addrs| write_node(&spec, addrs, &all)).collect::<Result<Vec<_>, _>>()?;
+        let next_id = spec.replicas.saturating_add(1);
+        let mut cluster = Self { spec, nodes, next_id };
         for id in 1..=cluster.spec.replicas {
             cluster.start_node(id, true)?;
         }
         Ok(cluster)
+    }
+
+    /// Adds a node under a fresh id (above every id used before), on
+    /// addresses as the spec's [`Ports`] say, and starts it empty with
+    /// `--join`: it serves and waits for the leader to add it (the caller
+    /// then sends `Admin.AddLearner` and `Admin.ChangeMembership`). Returns
+    /// its id.
+    pub fn add_node(&mut self) -> Result<u64, ClusterError> {
+        let members = u64::try_from(self.nodes.len()).unwrap_or(u64::MAX);
+        if members >= REPLICAS_MAX {
+            return Err(ClusterError::Spec(format!("a region has at most {REPLICAS_MAX} members; remove one first")));
+        }
+        let id = self.next_id;
+        let addrs = node_addrs(id, self.spec.ports).map_err(io(format!("cannot find addresses for node {id}")))?;
+        let mut all: Vec<NodeAddrs> = self.nodes.iter().map(|n| n.addrs.clone()).collect();
+        all.push(addrs.clone());
+        let node = write_node(&self.spec, &addrs, &all)?;
+        self.next_id = id.saturating_add(1);
+        self.nodes.push(node);
+        self.spawn(id, Some("--join"))?;
+        Ok(id)
+    }
+
+    /// Forgets node `id` after the group removed it: stops its process
+    /// cleanly if it runs (its files stay) and drops it from
+    /// [`Cluster::nodes`]. Its id is never handed out again.
+    pub fn remove_node(&mut self, id: u64) -> Result<Option<ExitStatus>, ClusterError> {
+        let status = self.stop_node(id)?;
+        self.nodes.retain(|n| n.addrs.id != id);
+        Ok(status)
     }
 
     /// The spec it was launched from.
@@ -335,6 +426,12 @@ impl Cluster {
     /// Starts node `id` (if not running): with `--bootstrap` for a first
     /// start, without for a restart on its existing data.
     pub fn start_node(&mut self, id: u64, bootstrap: bool) -> Result<(), ClusterError> {
+        self.spawn(id, bootstrap.then_some("--bootstrap"))
+    }
+
+    /// Starts node `id`'s process (if not running) with `mode`, a start-up
+    /// flag of regiond's, if any.
+    fn spawn(&mut self, id: u64, mode: Option<&str>) -> Result<(), ClusterError> {
         let regiond = self.spec.regiond.clone();
         let node = self.node_mut(id)?;
         if node.process.is_some() {
@@ -342,9 +439,7 @@ impl Cluster {
         }
         let mut command = Command::new(&regiond);
         command.arg("--config").arg(&node.config).env("RUST_LOG", "info,openraft=warn");
-        if bootstrap {
-            command.arg("--bootstrap");
-        }
+        command.args(mode);
         let name = format!("regiond node {id}");
         let process = Supervised::spawn(&name, &mut command, &node.log, StopSignal::Term)
             .map_err(io(format!("cannot start {}", regiond.display())))?;
@@ -361,6 +456,21 @@ impl Cluster {
     /// Kills node `id` at once (SIGKILL): a crash.
     pub fn kill_node(&mut self, id: u64) -> Result<Option<ExitStatus>, ClusterError> {
         Ok(self.node_mut(id)?.process.take().and_then(|mut p| p.kill()))
+    }
+
+    /// Suspends node `id`'s process (SIGSTOP). Fails if it is not running.
+    pub fn pause_node(&mut self, id: u64) -> Result<(), ClusterError> {
+        let process = self.node_mut(id)?.process.as_mut().ok_or_else(|| not_running(id))?;
+        if process.pause() { Ok(()) } else { Err(not_running(id)) }
+    }
+
+    /// Continues node `id`'s process if it is paused (SIGCONT); a no-op
+    /// otherwise, so healing may call it on every node.
+    pub fn resume_node(&mut self, id: u64) -> Result<(), ClusterError> {
+        if let Some(process) = self.node_mut(id)?.process.as_mut().filter(|p| p.is_paused()) {
+            process.resume();
+        }
+        Ok(())
     }
 
     /// Fails if a started node has exited on its own, with the end of its log.
@@ -545,7 +655,7 @@ mod tests {
             region: "bench".into(),
             replicas: 3,
             tokens: ClusterTokens::generate(["wh-bench"]).unwrap(),
-            tuning: NodeTuning { deadline_ms: Some(7_000), max_batch: None, fault_injection: false },
+            tuning: NodeTuning { deadline_ms: Some(7_000), ..NodeTuning::default() },
             ports: Ports::Free,
         }
     }
@@ -572,11 +682,35 @@ mod tests {
             .into_iter()
             .map(|addrs| Node { addrs, config: PathBuf::new(), log: PathBuf::new(), process: None })
             .collect();
-        let cluster = Cluster { spec: spec(), nodes };
+        let cluster = Cluster { spec: spec(), nodes, next_id: 4 };
         let api = |i: usize| cluster.nodes[i].addrs.api.to_string();
         let order = |first| cluster.api_endpoints(first).iter().map(ToString::to_string).collect::<Vec<_>>();
         assert_eq!(order(Some(2)), [api(1), api(0), api(2)]);
         assert_eq!(order(None), [api(0), api(1), api(2)]);
+    }
+
+    #[test]
+    fn own_loopback_puts_each_node_on_its_own_address() {
+        let all = allocate_addrs(3, Ports::OwnLoopback).unwrap();
+        for addrs in &all {
+            let ip = std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, u8::try_from(addrs.id + 1).unwrap()));
+            assert_eq!([addrs.raft.ip(), addrs.api.ip(), addrs.metrics.ip()], [ip; 3]);
+        }
+        assert!(Ports::OwnLoopback.ip(OWN_LOOPBACK_ID_MAX + 1).is_err());
+        assert_eq!(Ports::Free.ip(300).unwrap(), Ipv4Addr::LOCALHOST);
+        let fixed = node_addrs(4, Ports::From(17_000)).unwrap();
+        assert_eq!((fixed.raft.port(), fixed.api.port(), fixed.metrics.port()), (17_004, 17_104, 17_204));
+    }
+
+    #[test]
+    fn the_raft_table_is_written_only_when_asked() {
+        let mut spec = spec();
+        let all = allocate_addrs(3, Ports::Free).unwrap();
+        assert!(!node_config(&spec, &all[0], &all).contains("[raft]"));
+        spec.tuning.logs_kept_after_snapshot = Some(0);
+        let text = node_config(&spec, &all[0], &all);
+        let parsed: toml::Value = toml::from_str(&text).unwrap();
+        assert_eq!(parsed["raft"]["logs_kept_after_snapshot"].as_integer(), Some(0), "{text}");
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! Launching regions of real `regiond` processes on 127.0.0.1, shared by
+//! Launching regions of real `regiond` processes on loopback addresses, shared by
 //! `regiond dev` (the README's local deployment), the benchmark and the
 //! chaos harness, so there is one way to run a region as processes.
 //!
 //! - [`cluster`]: [`cluster::Cluster`], one region's replicas from
-//!   generated configs: launch, wait for a leader, stop / kill / restart a
-//!   node, read its metrics; everything it started is stopped on drop.
+//!   generated configs: launch, wait for a leader, stop / kill / pause /
+//!   restart a node, add one (`--join`) or forget a removed one, read its
+//!   metrics; everything it started is stopped on drop.
 //! - [`process`]: [`process::Supervised`], one child process signalled only
 //!   by its own pid; free ports, random tokens, finding executables.
 //! - [`seed`]: registering warehouses and receiving stock through the APIs.

@@ -6,6 +6,7 @@
 //! have been reused by another process).
 
 use std::io::{Read as _, Seek as _, SeekFrom};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -50,6 +51,9 @@ pub struct Supervised {
     stop_signal: StopSignal,
     /// Set once the child is reaped.
     status: Option<ExitStatus>,
+    /// Whether it was suspended (SIGSTOP) and not yet continued: a stop
+    /// request must continue it too, or it would not see the signal.
+    paused: bool,
 }
 
 impl Supervised {
@@ -63,7 +67,7 @@ impl Supervised {
     ) -> std::io::Result<Self> {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
         let child = command.stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file).spawn()?;
-        Ok(Self { name: name.into(), child, log: log.to_owned(), stop_signal, status: None })
+        Ok(Self { name: name.into(), child, log: log.to_owned(), stop_signal, status: None, paused: false })
     }
 
     /// What this process is, for messages.
@@ -91,10 +95,11 @@ impl Supervised {
         self.status
     }
 
-    /// Sends `signal` (a `kill -s` name) if the process still runs.
-    fn signal(&mut self, signal: &str) {
+    /// Sends `signal` (a `kill -s` name) if the process still runs; true
+    /// when it was delivered.
+    fn signal(&mut self, signal: &str) -> bool {
         if self.exited().is_some() {
-            return;
+            return false;
         }
         // Not yet reaped, so the pid is still ours.
         let sent = Command::new("kill")
@@ -104,14 +109,40 @@ impl Supervised {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        if !matches!(sent, Ok(status) if status.success()) {
+        let delivered = matches!(sent, Ok(status) if status.success());
+        if !delivered {
             tracing::warn!(process = %self.name, pid = self.pid(), signal, "could not signal the process");
         }
+        delivered
     }
 
-    /// Asks the process to stop cleanly, without waiting.
+    /// Suspends the process (SIGSTOP), as a long GC pause or a stalled VM
+    /// would; true when it was running and is now suspended.
+    pub fn pause(&mut self) -> bool {
+        let paused = self.signal("STOP");
+        self.paused |= paused;
+        paused
+    }
+
+    /// Continues a suspended process (SIGCONT); true when it was delivered.
+    pub fn resume(&mut self) -> bool {
+        let resumed = self.signal("CONT");
+        self.paused &= !resumed;
+        resumed
+    }
+
+    /// Whether it is suspended ([`Supervised::pause`]) and not yet resumed.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Asks the process to stop cleanly, without waiting; a suspended
+    /// process is continued too, so that it sees the request.
     pub fn request_stop(&mut self) {
         self.signal(self.stop_signal.name());
+        if self.paused {
+            self.resume();
+        }
     }
 
     /// Kills the process at once (SIGKILL), as a crash would, and reaps it.
@@ -175,8 +206,13 @@ pub fn free_port() -> std::io::Result<u16> {
 /// `count` distinct free ports on 127.0.0.1. All listeners are held until
 /// every port is chosen, so they differ from one another.
 pub fn free_ports(count: usize) -> std::io::Result<Vec<u16>> {
-    let listeners =
-        (0..count).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<Vec<_>>>()?;
+    free_ports_on(Ipv4Addr::LOCALHOST, count)
+}
+
+/// `count` distinct free ports on `ip` (e.g. one of the 127.0.0.0/8
+/// loopback addresses, which Linux serves without configuration).
+pub fn free_ports_on(ip: Ipv4Addr, count: usize) -> std::io::Result<Vec<u16>> {
+    let listeners = (0..count).map(|_| std::net::TcpListener::bind((ip, 0))).collect::<std::io::Result<Vec<_>>>()?;
     listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }
 
@@ -222,6 +258,21 @@ mod tests {
     }
 
     #[test]
+    fn a_paused_process_still_stops_on_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        let mut process =
+            Supervised::spawn("sleep", &mut command, &dir.path().join("sleep.log"), StopSignal::Term).unwrap();
+        assert!(process.pause() && process.is_paused());
+        let started = Instant::now();
+        assert!(process.stop(Duration::from_secs(5)).is_some());
+        assert!(started.elapsed() < Duration::from_secs(5), "SIGTERM reached it without waiting for SIGKILL");
+        assert!(!process.is_paused());
+        assert!(!process.pause(), "an exited process cannot be paused");
+    }
+
+    #[test]
     fn ports_are_distinct_and_tokens_random() {
         let ports = free_ports(6).unwrap();
         let mut sorted = ports.clone();
@@ -232,6 +283,8 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        let other = Ipv4Addr::new(127, 0, 0, 3);
+        assert_eq!(free_ports_on(other, 2).unwrap().len(), 2, "another loopback address is usable");
     }
 
     #[test]
