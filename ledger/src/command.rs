@@ -22,6 +22,20 @@ pub struct Envelope {
     pub command: Command,
 }
 
+impl Envelope {
+    /// A run of envelopes (one log entry's) in the workspace's wire format,
+    /// postcard: what `Admin.ReadLog` carries, so an auditor replays the log
+    /// with this crate's own types.
+    pub fn encode_all(envelopes: &[Envelope]) -> Vec<u8> {
+        postcard::to_stdvec(envelopes).expect("encoding into memory cannot fail")
+    }
+
+    /// Reads back what [`Envelope::encode_all`] wrote.
+    pub fn decode_all(bytes: &[u8]) -> Result<Vec<Envelope>, postcard::Error> {
+        postcard::from_bytes(bytes)
+    }
+}
+
 /// Everything a region's group can be asked to do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
@@ -391,4 +405,20 @@ pub struct RecordCheckoutStep {
     pub checkout_id: CheckoutId,
     /// The step.
     pub step: CheckoutStep,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_round_trip_and_damage_is_an_error() {
+        let envelopes = vec![
+            Envelope { id: "a".into(), now_ms: 7, actor: "test".into(), command: Command::Expire },
+            Envelope { id: "b".into(), now_ms: 9, actor: "test".into(), command: Command::Expire },
+        ];
+        let bytes = Envelope::encode_all(&envelopes);
+        assert_eq!(Envelope::decode_all(&bytes).expect("decodes"), envelopes);
+        assert!(Envelope::decode_all(&bytes[..bytes.len() - 1]).is_err(), "a truncated record is refused");
+    }
 }

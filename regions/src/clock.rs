@@ -5,8 +5,11 @@
 //! batch. The ledger keeps the highest `now` it has seen, so a leader whose
 //! clock is behind its predecessor's cannot move time backwards; this clock
 //! also never goes backwards within one process.
+//!
+//! A chaos test may shift it ([`LeaderClock::set_offset_ms`]): a clock jump
+//! on the leader, through the admin API of a node with fault injection on.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A wall clock in milliseconds since the Unix epoch that never runs
@@ -14,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug, Default)]
 pub struct LeaderClock {
     last_ms: AtomicU64,
+    offset_ms: AtomicI64,
 }
 
 impl LeaderClock {
@@ -21,9 +25,20 @@ impl LeaderClock {
     pub fn now_ms(&self) -> u64 {
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .saturating_add_signed(self.offset_ms.load(Ordering::Acquire));
         let previous = self.last_ms.fetch_max(wall, Ordering::AcqRel);
         previous.max(wall)
+    }
+
+    /// Shifts the wall clock this reads by `offset_ms` (negative: back).
+    pub fn set_offset_ms(&self, offset_ms: i64) {
+        self.offset_ms.store(offset_ms, Ordering::Release);
+    }
+
+    /// The shift in force.
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Acquire)
     }
 }
 
@@ -40,5 +55,17 @@ mod tests {
         let first = fresh.now_ms();
         assert!(first > 1_600_000_000_000, "wall time in ms: {first}");
         assert!(fresh.now_ms() >= first);
+    }
+
+    #[test]
+    fn a_jump_forward_shows_and_a_jump_back_holds_time_still() {
+        let clock = LeaderClock::default();
+        let before = clock.now_ms();
+        clock.set_offset_ms(3_600_000);
+        let jumped = clock.now_ms();
+        assert!(jumped >= before + 3_600_000, "jumped {jumped}, before {before}");
+        clock.set_offset_ms(-3_600_000);
+        assert_eq!(clock.now_ms(), jumped, "a jump back never moves the stamp back");
+        assert_eq!(clock.offset_ms(), -3_600_000);
     }
 }

@@ -13,6 +13,8 @@
 //! - [`auth`]: bearer tokens to principals and what each may touch.
 //! - [`api`]: the gRPC services and the status mapping.
 //! - [`metrics`]: Prometheus series and the `/metrics` endpoint.
+//! - [`faults`]: the fault-injection hooks (links, disk, clock), present
+//!   only when the node's config enables them.
 //!
 //! # The path of a write
 //! API call → [`auth`] → field checks → [`region::Region::propose`] →
@@ -26,6 +28,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod expiry;
+pub mod faults;
 pub mod metrics;
 pub mod node;
 pub mod proposer;

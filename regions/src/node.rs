@@ -35,9 +35,11 @@ use crate::api::warehouse::WarehouseService;
 use crate::clock::LeaderClock;
 use crate::config::{ConfigError, NodeConfig};
 use crate::expiry;
+use crate::faults::FaultHooks;
 use crate::metrics::Metrics;
 use crate::proposer::{Proposer, ProposerConfig};
 use crate::region::Region;
+use openraft::async_runtime::WatchReceiver as _;
 
 /// Largest API request or response, in bytes.
 pub const MAX_API_MESSAGE_BYTES: usize = 4 << 20;
@@ -126,22 +128,19 @@ impl RegionNode {
         let state_machine = storage.state_machine(group.clone(), ledger_config)?;
         let reader = state_machine.reader();
         let raft_config = Arc::new(config.raft_config().validate().map_err(|e| StartError::Raft(e.to_string()))?);
-        let raft = Raft::new(
-            config.node_id,
-            raft_config,
-            transport.network(group.clone()),
-            storage.log_store(group.clone()),
-            state_machine,
-        )
-        .await
-        .map_err(|e| StartError::Raft(e.to_string()))?;
+        let log = storage.log_store(group.clone());
+        let raft = Raft::new(config.node_id, raft_config, transport.network(group.clone()), log.clone(), state_machine)
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
         transport.registry().register(group.clone(), raft.clone()).map_err(|e| StartError::Raft(e.to_string()))?;
 
         let metrics = Metrics::new(group.as_str(), config.node_id);
         metrics.follow(&raft);
         let proposer_config = ProposerConfig { max_batch: config.max_batch, ..ProposerConfig::default() };
-        let proposer =
-            Proposer::start(raft.clone(), Arc::new(LeaderClock::default()), proposer_config, metrics.clone());
+        let clock = Arc::new(LeaderClock::default());
+        let proposer = Proposer::start(raft.clone(), clock.clone(), proposer_config, metrics.clone());
+        let fault_hooks =
+            config.fault_injection.then(|| FaultHooks::new(transport.clone(), storage.disk_faults().clone(), clock));
         let region = Region::new(
             group.clone(),
             config.region.clone(),
@@ -165,13 +164,8 @@ impl RegionNode {
             async move { serving.serve(raft_listener, shutdown).await }
         });
         let ctx = ApiContext { region: region.clone(), tokens };
-        let mut tasks = vec![tokio::spawn(serve_api(
-            ctx,
-            transport.clone(),
-            config.fault_injection,
-            api_listener,
-            until_stopped(),
-        ))];
+        let admin = AdminService::new(ctx.clone(), log, fault_hooks);
+        let mut tasks = vec![tokio::spawn(serve_api(ctx, admin, api_listener, until_stopped()))];
         if let Some(listener) = metrics_listener {
             let shutdown = until_stopped();
             let metrics = metrics.clone();
@@ -233,6 +227,21 @@ impl RegionNode {
     /// The Raft transport (its fault switch, for tests and chaos).
     pub fn transport(&self) -> &Transport {
         &self.transport
+    }
+
+    /// Completes when the replica has stopped on a fatal error (a storage
+    /// failure such as a failed fsync): the reason. The node then serves
+    /// nothing it could acknowledge and should exit.
+    pub async fn failed(&self) -> String {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Err(fatal) = &metrics.borrow_watched().running_state {
+                return fatal.to_string();
+            }
+            if metrics.changed().await.is_err() {
+                return "the replica's metrics stopped".to_owned();
+            }
+        }
     }
 
     /// Stops serving, shuts the replica down, waits for the listeners to
@@ -301,13 +310,7 @@ async fn bootstrap(
 }
 
 /// Serves the client-facing services until `shutdown`.
-async fn serve_api(
-    ctx: ApiContext,
-    transport: Transport,
-    fault_injection: bool,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) {
+async fn serve_api(ctx: ApiContext, admin: AdminService, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let limit = MAX_API_MESSAGE_BYTES;
     let warehouse = WarehouseInventoryServer::new(WarehouseService::new(ctx.clone()))
         .max_decoding_message_size(limit)
@@ -315,9 +318,7 @@ async fn serve_api(
     let reservations = ReservationsServer::new(ReservationService::new(ctx.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    let admin = AdminServer::new(AdminService::new(ctx, transport, fault_injection))
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
+    let admin = AdminServer::new(admin).max_decoding_message_size(limit).max_encoding_message_size(limit);
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let served = tonic::transport::Server::builder()
         // One span per API call, around everything it does on this node:

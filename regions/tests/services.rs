@@ -1,9 +1,10 @@
-//! The `WarehouseInventory` and `Reservations` services of a real
+//! The `WarehouseInventory`, `Reservations` and `Admin` services of a real
 //! single-node region (RocksDB in a temp dir, gRPC on loopback), called
 //! through the generated tonic clients with bearer tokens, one module per
 //! area under `services/`.
 
 mod services {
+    mod admin;
     mod auth;
     mod bad_input;
     mod carts_checkouts;

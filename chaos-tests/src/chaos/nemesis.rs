@@ -175,7 +175,7 @@ async fn isolate(cluster: &Cluster, admin: &RegionClient, leader: u64) -> anyhow
         } else {
             vec![drop_all(leader)]
         };
-        set_faults(cluster, admin, id, FaultConfig { links, disk: None, seed: 0 }).await?;
+        set_faults(cluster, admin, id, FaultConfig { links, ..FaultConfig::default() }).await?;
     }
     Ok(())
 }

@@ -28,6 +28,12 @@ pub enum StoreError {
         /// What is wrong with it.
         detail: String,
     },
+    /// A WAL sync failed (or an earlier one did): what was written since the
+    /// last good sync may be gone, so nothing is durable any more.
+    #[error(
+        "a WAL sync failed, so writes since the last good sync may be lost; the node must restart and recover from its disk (check the disk and the kernel log)"
+    )]
+    SyncFailed,
     /// The flusher thread is gone, so nothing can be made durable.
     #[error("the storage flusher has stopped (the storage was closed or its thread panicked); restart the node")]
     FlusherStopped,
@@ -37,7 +43,7 @@ impl From<StoreError> for io::Error {
     fn from(error: StoreError) -> Self {
         let kind = match error {
             StoreError::Corrupt { .. } => io::ErrorKind::InvalidData,
-            StoreError::RocksDb(_) | StoreError::FlusherStopped => io::ErrorKind::Other,
+            StoreError::RocksDb(_) | StoreError::SyncFailed | StoreError::FlusherStopped => io::ErrorKind::Other,
         };
         io::Error::new(kind, error)
     }

@@ -39,6 +39,7 @@ use rocksdb::{DB, WriteBatch, WriteOptions};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::storage::db::ColumnFamily;
+use crate::storage::disk_faults::DiskFaults;
 use crate::storage::error::StoreError;
 use crate::type_config::TypeConfig;
 
@@ -110,13 +111,16 @@ pub(crate) struct Flusher {
 }
 
 impl Flusher {
-    /// Starts the writer and syncer threads over `db`.
-    pub(crate) fn start(db: Arc<DB>) -> io::Result<Self> {
+    /// Starts the writer and syncer threads over `db`; every WAL sync runs
+    /// under `faults`.
+    pub(crate) fn start(db: Arc<DB>, faults: DiskFaults) -> io::Result<Self> {
         let (requests, requests_rx) = mpsc::channel(REQUEST_QUEUE_CAPACITY);
         let (waiters, waiters_rx) = std_mpsc::sync_channel(SYNC_QUEUE_CAPACITY);
         let syncer = {
             let db = Arc::clone(&db);
-            std::thread::Builder::new().name("raft-syncer".into()).spawn(move || run_syncer(&db, waiters_rx))?
+            std::thread::Builder::new()
+                .name("raft-syncer".into())
+                .spawn(move || run_syncer(&db, &faults, waiters_rx))?
         };
         let writer = std::thread::Builder::new()
             .name("raft-writer".into())
@@ -209,7 +213,7 @@ fn write_batch(db: &DB, requests: &[Request], bytes: usize) -> Result<(), StoreE
     Ok(())
 }
 
-fn run_syncer(db: &DB, waiters: std_mpsc::Receiver<Durable>) {
+fn run_syncer(db: &DB, faults: &DiskFaults, waiters: std_mpsc::Receiver<Durable>) {
     let _span = tracing::info_span!("flusher_syncer").entered();
     let mut taken: Vec<Durable> = Vec::with_capacity(MAX_WAITERS_PER_SYNC);
     while let Ok(first) = waiters.recv() {
@@ -219,7 +223,7 @@ fn run_syncer(db: &DB, waiters: std_mpsc::Receiver<Durable>) {
             taken.push(waiter);
         }
         let started = Instant::now();
-        let result = db.flush_wal(true).map_err(StoreError::from);
+        let result = faults.sync(|| db.flush_wal(true).map_err(StoreError::from));
         let sync_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         tracing::debug!(waiters = taken.len(), sync_us, ok = result.is_ok(), "synced WAL");
         if let Err(error) = &result {

@@ -14,11 +14,13 @@
 //! - `snapshot_builder`: [`LedgerSnapshotBuilder`], building beside apply.
 //! - `snapshot_check`: [`verify_snapshot`], before bytes become state.
 //! - `snapshot_store`: a group's stored snapshot, never moved backwards.
+//! - `disk_faults`: [`DiskFaults`], slow or failing syncs for chaos tests.
 //! - `codec`, `error`: value encoding, [`StoreError`].
 
 mod applied;
 mod codec;
 mod db;
+mod disk_faults;
 mod error;
 mod flusher;
 mod keys;
@@ -37,6 +39,7 @@ use rocksdb::DB;
 
 pub use self::applied::LedgerReader;
 pub use self::db::{IfMissing, NodeIdentity, OpenError};
+pub use self::disk_faults::{DiskFaultConfig, DiskFaults};
 pub use self::error::StoreError;
 pub use self::log_store::LogStore;
 pub use self::snapshot_builder::LedgerSnapshotBuilder;
@@ -61,6 +64,7 @@ pub struct StorageConfig {
 pub(crate) struct Shared {
     pub(crate) flusher: flusher::Flusher,
     pub(crate) db: Arc<DB>,
+    disk_faults: DiskFaults,
     closed: ClosedOnDrop,
 }
 
@@ -108,14 +112,20 @@ impl Storage {
     /// locked, damaged, or belongs to another node or cluster.
     pub fn open(config: &StorageConfig) -> Result<Self, OpenError> {
         let db = db::open(&config.data_dir, &config.identity, config.if_missing)?;
-        let flusher = flusher::Flusher::start(Arc::clone(&db)).map_err(OpenError::Threads)?;
+        let disk_faults = DiskFaults::default();
+        let flusher = flusher::Flusher::start(Arc::clone(&db), disk_faults.clone()).map_err(OpenError::Threads)?;
         let closed = ClosedOnDrop(Arc::new(AtomicBool::new(false)));
-        Ok(Self { shared: Arc::new(Shared { flusher, db, closed }), identity: config.identity.clone() })
+        Ok(Self { shared: Arc::new(Shared { flusher, db, disk_faults, closed }), identity: config.identity.clone() })
     }
 
     /// A flag that turns true once this storage has closed.
     pub fn closed(&self) -> StorageClosed {
         StorageClosed(Arc::clone(&self.shared.closed.0))
+    }
+
+    /// The disk fault switch (inert until set; chaos tests only).
+    pub fn disk_faults(&self) -> &DiskFaults {
+        &self.shared.disk_faults
     }
 
     /// Who the data dir belongs to.

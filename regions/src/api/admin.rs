@@ -5,19 +5,22 @@
 use std::collections::BTreeSet;
 
 use ledger::command::RegisterWarehouse;
-use ledger::{Command, Outcome};
+use ledger::{Command, Envelope, Outcome};
 use openraft::async_runtime::Instant;
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ClientWriteError, RaftError};
-use openraft::{Membership, RaftMetrics, ServerState};
+use openraft::storage::{RaftLogReader, RaftLogStorage};
+use openraft::{EntryPayload, Membership, RaftMetrics, ServerState};
 use protos::admin::admin_server::Admin;
 use protos::admin::{self as pb, Role};
+use raft::storage::DiskFaultConfig;
 use raft::transport::{Direction, LinkFaults, LinkRule};
-use raft::{NodeInfo, TypeConfig};
+use raft::{LogStore, NodeInfo, TypeConfig};
 use tonic::{Request, Response, Status};
 
 use crate::api::status::{self, invalid_field};
 use crate::api::{ApiContext, MAX_ID_BYTES};
+use crate::faults::{FaultHooks, NodeFaults};
 use crate::proposer::LeaderHint;
 use crate::region::Consistency;
 
@@ -25,15 +28,16 @@ use crate::region::Consistency;
 #[derive(Clone, Debug)]
 pub struct AdminService {
     ctx: ApiContext,
-    transport: raft::Transport,
-    fault_injection: bool,
+    log: LogStore,
+    faults: Option<FaultHooks>,
 }
 
 impl AdminService {
-    /// The service for `ctx`'s group; `SetFaults` works only when
-    /// `fault_injection` is on (the node's config), through `transport`.
-    pub fn new(ctx: ApiContext, transport: raft::Transport, fault_injection: bool) -> Self {
-        Self { ctx, transport, fault_injection }
+    /// The service for `ctx`'s group, reading its committed entries from
+    /// `log`; `SetFaults` works only when the node's config enabled fault
+    /// injection and so handed it `faults`.
+    pub fn new(ctx: ApiContext, log: LogStore, faults: Option<FaultHooks>) -> Self {
+        Self { ctx, log, faults }
     }
 
     /// Authenticates an admin caller and checks the request names this
@@ -149,10 +153,25 @@ fn direction(value: i32, index: usize) -> Result<Direction, Status> {
     }
 }
 
-fn link_faults_of(config: pb::FaultConfig) -> Result<LinkFaults, Status> {
-    if config.disk.is_some_and(|disk| disk.fsync_delay_ms != 0 || disk.fsync_fail) {
-        return Err(Status::unimplemented("disk faults are not available on this node"));
-    }
+/// Most records one `ReadLog` answers.
+const MAX_LOG_RECORDS: u32 = 1_000;
+
+/// A log entry as `ReadLog` shows it.
+fn log_record(entry: raft::type_config::Entry) -> pb::LogRecord {
+    let payload = match entry.payload {
+        EntryPayload::Blank => pb::log_record::Payload::Blank(true),
+        EntryPayload::Normal(batch) => pb::log_record::Payload::Envelopes(Envelope::encode_all(&batch.envelopes)),
+        EntryPayload::Membership(config) => {
+            pb::log_record::Payload::Membership(membership(entry.log_id.index, &config))
+        }
+    };
+    pb::LogRecord { index: entry.log_id.index, term: entry.log_id.committed_leader_id().term, payload: Some(payload) }
+}
+
+/// Largest clock jump a node accepts, either way: a week.
+const MAX_CLOCK_OFFSET_MS: i64 = 7 * 24 * 3_600_000;
+
+fn node_faults_of(config: pb::FaultConfig) -> Result<NodeFaults, Status> {
     let links = config
         .links
         .iter()
@@ -166,12 +185,30 @@ fn link_faults_of(config: pb::FaultConfig) -> Result<LinkFaults, Status> {
             })
         })
         .collect::<Result<Vec<_>, Status>>()?;
-    Ok(LinkFaults { links, seed: config.seed })
+    let disk = config.disk.unwrap_or_default();
+    if disk.fsync_delay_ms > MAX_FSYNC_DELAY_MS {
+        return Err(invalid_field("faults.disk.fsync_delay_ms", format!("must be at most {MAX_FSYNC_DELAY_MS}")));
+    }
+    if config.clock_offset_ms.unsigned_abs() > MAX_CLOCK_OFFSET_MS.unsigned_abs() {
+        return Err(invalid_field(
+            "faults.clock_offset_ms",
+            format!("must be within ±{MAX_CLOCK_OFFSET_MS} ms (a week)"),
+        ));
+    }
+    Ok(NodeFaults {
+        links: LinkFaults { links, seed: config.seed },
+        disk: DiskFaultConfig { fsync_delay_ms: disk.fsync_delay_ms, fsync_fail: disk.fsync_fail },
+        clock_offset_ms: config.clock_offset_ms,
+    })
 }
 
-fn fault_config_of(faults: &LinkFaults) -> pb::FaultConfig {
+/// Longest injected fsync delay: a minute.
+const MAX_FSYNC_DELAY_MS: u64 = 60_000;
+
+fn fault_config_of(faults: &NodeFaults) -> pb::FaultConfig {
     pb::FaultConfig {
         links: faults
+            .links
             .links
             .iter()
             .map(|rule| pb::LinkRule {
@@ -185,8 +222,9 @@ fn fault_config_of(faults: &LinkFaults) -> pb::FaultConfig {
                 delay_ms: rule.delay_ms,
             })
             .collect(),
-        disk: None,
-        seed: faults.seed,
+        disk: Some(pb::DiskFaults { fsync_delay_ms: faults.disk.fsync_delay_ms, fsync_fail: faults.disk.fsync_fail }),
+        seed: faults.links.seed,
+        clock_offset_ms: faults.clock_offset_ms,
     }
 }
 
@@ -214,7 +252,7 @@ impl Admin for AdminService {
         };
         Ok(Response::new(pb::ClusterStatusResponse {
             node_id: self.ctx.region.node_id(),
-            faults_enabled: self.fault_injection,
+            faults_enabled: self.faults.is_some(),
             groups,
         }))
     }
@@ -360,20 +398,48 @@ impl Admin for AdminService {
         }
     }
 
+    async fn read_log(&self, request: Request<pb::ReadLogRequest>) -> Result<Response<pb::ReadLogResponse>, Status> {
+        self.admit(&request, &request.get_ref().group_id)?;
+        let message = request.into_inner();
+        let limit = match message.limit {
+            0 => MAX_LOG_RECORDS,
+            n if n > MAX_LOG_RECORDS => {
+                return Err(invalid_field("limit", format!("must be at most {MAX_LOG_RECORDS}")));
+            }
+            n => n,
+        };
+        let mut log = self.log.clone();
+        let state = log.get_log_state().await.map_err(|e| Status::internal(e.to_string()))?;
+        let first_index = state.last_purged_log_id.map_or(0, |id| id.index + 1);
+        let from = message.from_index;
+        if from < first_index {
+            return Err(Status::failed_precondition(format!(
+                "entries before {first_index} were purged after a snapshot; ask from_index >= {first_index}"
+            )));
+        }
+        let applied = self.metrics().last_applied.map_or(0, |id| id.index);
+        let end = applied.saturating_add(1).min(from.saturating_add(u64::from(limit)));
+        let entries = if from < end {
+            log.limited_get_log_entries(from, end).await.map_err(|e| Status::internal(e.to_string()))?
+        } else {
+            Vec::new()
+        };
+        let records = entries.into_iter().map(log_record).collect();
+        Ok(Response::new(pb::ReadLogResponse { records, first_index, applied_index: applied }))
+    }
+
     async fn set_faults(
         &self,
         request: Request<pb::SetFaultsRequest>,
     ) -> Result<Response<pb::SetFaultsResponse>, Status> {
         self.ctx.authenticate(&request)?.require_admin()?;
-        if !self.fault_injection {
+        let Some(hooks) = &self.faults else {
             return Err(Status::unimplemented(
                 "fault injection is disabled on this node; enable it with `fault_injection = true` in its config",
             ));
-        }
-        let config = link_faults_of(request.into_inner().faults.unwrap_or_default())?;
-        let faults = self.transport.faults();
-        faults.set(config).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let current = faults.current().map_err(|e| Status::internal(e.to_string()))?;
+        };
+        let wanted = node_faults_of(request.into_inner().faults.unwrap_or_default())?;
+        let current = hooks.set(wanted).map_err(|e| Status::invalid_argument(e.to_string()))?;
         Ok(Response::new(pb::SetFaultsResponse { faults: Some(fault_config_of(&current)) }))
     }
 }

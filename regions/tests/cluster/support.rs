@@ -309,7 +309,7 @@ impl Region {
                 delay_ms: 0,
             })
             .collect();
-        let request = SetFaultsRequest { faults: Some(FaultConfig { links, disk: None, seed: 7 }) };
+        let request = SetFaultsRequest { faults: Some(FaultConfig { links, seed: 7, ..FaultConfig::default() }) };
         self.at(node, ADMIN_TOKEN, "Admin/SetFaults", request, |c, r| async move {
             AdminClient::new(c).set_faults(r).await
         })

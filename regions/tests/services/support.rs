@@ -42,6 +42,7 @@ impl Interceptor for Bearer {
 }
 
 pub(crate) type Warehouses = WarehouseInventoryClient<InterceptedService<Channel, Bearer>>;
+pub(crate) type Admin = AdminClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type Reservations = ReservationsClient<InterceptedService<Channel, Bearer>>;
 
 /// A running single-node region with `wh-paris` (priority 1) and `wh-lyon`
@@ -54,6 +55,11 @@ pub(crate) struct Node {
 
 impl Node {
     pub(crate) async fn start() -> Node {
+        Self::start_with(false).await
+    }
+
+    /// A node whose admin API takes fault injection when `fault_injection`.
+    pub(crate) async fn start_with(fault_injection: bool) -> Node {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = NodeConfig {
             cluster_id: "services-test".into(),
@@ -74,7 +80,7 @@ impl Node {
             deadline_ms: 5_000,
             expire_interval_ms: 200,
             max_batch: 1_024,
-            fault_injection: false,
+            fault_injection,
         };
         let node = RegionNode::start(config, StartMode::Bootstrap).await.expect("the node starts");
         node.region()
@@ -102,8 +108,7 @@ impl Node {
                 priority,
             }),
         };
-        let mut admin = AdminClient::with_interceptor(self.channel.clone(), bearer(ADMIN_TOKEN));
-        admin.register_warehouse(request).await.expect("warehouse registered");
+        self.admin(ADMIN_TOKEN).register_warehouse(request).await.expect("warehouse registered");
     }
 
     /// The client-facing address.
@@ -114,6 +119,16 @@ impl Node {
     /// A warehouse API client sending `token`.
     pub(crate) fn warehouses(&self, token: &str) -> Warehouses {
         WarehouseInventoryClient::with_interceptor(self.channel.clone(), bearer(token))
+    }
+
+    /// An admin API client sending `token`.
+    pub(crate) fn admin(&self, token: &str) -> Admin {
+        AdminClient::with_interceptor(self.channel.clone(), bearer(token))
+    }
+
+    /// The node itself.
+    pub(crate) fn node(&self) -> &RegionNode {
+        &self.node
     }
 
     /// A reservation API client sending `token`.

@@ -65,10 +65,18 @@ async fn main() -> anyhow::Result<()> {
         _ => StartMode::Existing,
     };
     let node = RegionNode::start(config, mode).await.context("regiond cannot start")?;
-    shutdown_signal().await?;
+    let failure = tokio::select! {
+        signalled = shutdown_signal() => { signalled?; None }
+        failure = node.failed() => Some(failure),
+    };
     tracing::info!("stopping");
     node.shutdown().await;
-    Ok(())
+    match failure {
+        // Exit non-zero, so a supervisor restarts the node on what its disk
+        // really holds rather than leaving a replica that can never ack.
+        Some(reason) => anyhow::bail!("regiond stopped: its replica failed: {reason}"),
+        None => Ok(()),
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.
