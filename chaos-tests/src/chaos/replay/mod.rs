@@ -1,0 +1,12 @@
+//! The model-replay checker (TigerBeetle style): the committed Raft log of
+//! a replica, read after healing, replayed in index order against the
+//! `ledger` crate's own [`ledger::Ledger`], must reproduce the replicas'
+//! state digests and agree with what the clients saw.
+//!
+//! # Layout
+//!
+//! - [`ledger_replay`]: the replay and its checks, pure.
+//! - [`holds`]: the life of each hold in the replay (at most one end).
+
+pub mod holds;
+pub mod ledger_replay;
