@@ -52,9 +52,16 @@ pub struct Common {
     /// 100 to 60000; shorter deadlines leave more writes indeterminate.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
     pub call_deadline_ms: u64,
-    /// Write the result(s) as JSON to this file.
+    /// Write the result(s) as JSON to this file: the verdict, the
+    /// reproduce command, the faults, the per-second series, the checkers'
+    /// verdicts and the history (a suite: `{passed, seed, runs: [...]}`).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report to this file: throughput and
+    /// latency over time with the fault windows shaded, the checkers, the
+    /// reproduce command (a suite: one section per run).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// Keep every run's directory (configs, data, logs), not only failed ones.
     #[arg(long)]
     pub keep_dirs: bool,
@@ -145,12 +152,27 @@ pub async fn execute(args: &Args, exe: &Path, out: &mut impl Write) -> anyhow::R
         let json = if let [one] = results.as_slice() {
             serde_json::to_string_pretty(one)?
         } else {
-            serde_json::to_string_pretty(&results)?
+            serde_json::to_string_pretty(&SuiteResult { passed, seed, runs: &results })?
         };
         std::fs::write(path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
         writeln!(out, "JSON result: {}", path.display())?;
     }
+    if let Some(path) = &common.report {
+        super::report::write_html(path, &results)?;
+        writeln!(out, "HTML report: {}", path.display())?;
+    }
     Ok(passed)
+}
+
+/// A suite's JSON result: its verdict and seed, then every run's.
+#[derive(Debug, serde::Serialize)]
+struct SuiteResult<'a> {
+    /// Whether every checker of every run passed.
+    passed: bool,
+    /// The seed every run used.
+    seed: u64,
+    /// Each run's result.
+    runs: &'a [RunResult],
 }
 
 /// A seed from the clock, for a suite run without `--seed`.

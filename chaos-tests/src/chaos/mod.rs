@@ -24,14 +24,18 @@
 //! - [`workload`]: the flash-sale clients.
 //! - [`nemesis`]: the faults and their windows.
 //! - [`checker`]: the checkers, pure, unit-tested on bad histories.
+//! - [`report`]: the per-second series and the HTML report.
 //! - [`rng`]: the seeded PRNG every choice comes from.
+//! - [`target`]: what a run drives: a launched region or an existing deployment.
 //! - [`cli`]: the `chaos` command line (`src/bin/chaos.rs` is a shim).
 
 pub mod checker;
 pub mod cli;
 pub mod history;
 pub mod nemesis;
+pub mod report;
 pub mod rng;
+pub mod target;
 pub mod workload;
 
 use std::collections::BTreeMap;
@@ -127,6 +131,8 @@ pub struct RunResult {
     pub reproduce: String,
     /// Where the run's files were kept (on failure or when asked).
     pub kept_dir: Option<PathBuf>,
+    /// Throughput and latency per second, from the history.
+    pub series: Vec<report::series::Second>,
     /// The history itself.
     pub history: Vec<Op>,
 }
@@ -220,6 +226,7 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<RunResult> {
         passed,
         reproduce: reproduce_command(config.scenario, config.seed, config.duration_secs),
         kept_dir,
+        series: report::series::per_second(&history),
         history,
     })
 }
