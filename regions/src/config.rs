@@ -73,6 +73,19 @@ pub struct NodeConfig {
     /// only test and chaos deployments turn it on.
     #[serde(default)]
     pub fault_injection: bool,
+    /// Deliberately unsafe behaviour, to prove the chaos checkers catch it.
+    /// Accepted only by test builds (feature `unsafe-test-modes`); any other
+    /// build refuses to start with it set.
+    #[serde(default)]
+    pub unsafe_test_mode: Option<UnsafeTestMode>,
+}
+
+/// A deliberately unsafe behaviour a test build can be told to have.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnsafeTestMode {
+    /// The leader acknowledges writes before they are replicated.
+    AckBeforeCommit,
 }
 
 /// Where a peer listens.
@@ -230,6 +243,12 @@ impl NodeConfig {
         }
         if self.max_batch == 0 {
             return Err(invalid("max_batch", "must be positive"));
+        }
+        if self.unsafe_test_mode.is_some() && !cfg!(feature = "unsafe-test-modes") {
+            return Err(invalid(
+                "unsafe_test_mode",
+                "is only accepted by test builds (feature `unsafe-test-modes`); remove it: it makes the node lose acknowledged writes",
+            ));
         }
         self.tokens()?;
         Ok(())

@@ -33,3 +33,5 @@ pub mod metrics;
 pub mod node;
 pub mod proposer;
 pub mod region;
+#[cfg(feature = "unsafe-test-modes")]
+pub mod unsafe_ack;

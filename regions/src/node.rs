@@ -37,7 +37,7 @@ use crate::config::{ConfigError, NodeConfig};
 use crate::expiry;
 use crate::faults::FaultHooks;
 use crate::metrics::Metrics;
-use crate::proposer::{Proposer, ProposerConfig};
+use crate::proposer::{AckPolicy, Proposer, ProposerConfig};
 use crate::region::Region;
 use openraft::async_runtime::WatchReceiver as _;
 
@@ -138,7 +138,16 @@ impl RegionNode {
         metrics.follow(&raft);
         let proposer_config = ProposerConfig { max_batch: config.max_batch, ..ProposerConfig::default() };
         let clock = Arc::new(LeaderClock::default());
-        let proposer = Proposer::start(raft.clone(), clock.clone(), proposer_config, metrics.clone());
+        let ack = match config.unsafe_test_mode {
+            #[cfg(feature = "unsafe-test-modes")]
+            Some(crate::config::UnsafeTestMode::AckBeforeCommit) => {
+                tracing::warn!("UNSAFE test mode: acknowledging writes before they are replicated");
+                AckPolicy::BeforeCommit(crate::unsafe_ack::SpeculativeLedger::new(reader.clone(), config.node_id))
+            }
+            // Refused by the config check in builds without the feature.
+            _ => AckPolicy::AfterCommit,
+        };
+        let proposer = Proposer::start(raft.clone(), clock.clone(), proposer_config, ack, metrics.clone());
         let fault_hooks =
             config.fault_injection.then(|| FaultHooks::new(transport.clone(), storage.disk_faults().clone(), clock));
         let region = Region::new(

@@ -40,6 +40,18 @@ impl Default for ProposerConfig {
     }
 }
 
+/// When a caller is told its command applied.
+#[derive(Debug)]
+pub enum AckPolicy {
+    /// Once its entry is committed and applied: the only policy of every
+    /// build but this crate's tests.
+    AfterCommit,
+    /// Test builds only, deliberately unsafe: the leader answers from its
+    /// own speculative ledger before replicating (see [`crate::unsafe_ack`]).
+    #[cfg(feature = "unsafe-test-modes")]
+    BeforeCommit(crate::unsafe_ack::SpeculativeLedger),
+}
+
 /// A command applied by the group: its result and the entry's log index.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Committed {
@@ -113,10 +125,18 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    /// Starts the batching task for `raft`. It ends when every handle is dropped.
-    pub fn start(raft: LedgerRaft, clock: Arc<LeaderClock>, config: ProposerConfig, metrics: Metrics) -> Self {
+    /// Starts the batching task for `raft`, acknowledging by `ack`. It ends
+    /// when every handle is dropped.
+    pub fn start(
+        raft: LedgerRaft,
+        clock: Arc<LeaderClock>,
+        config: ProposerConfig,
+        ack: AckPolicy,
+        metrics: Metrics,
+    ) -> Self {
         let (queue, proposals) = mpsc::channel(config.queue_depth.max(1));
-        tokio::spawn(run(raft, proposals, clock, config, metrics).instrument(tracing::info_span!("proposer")));
+        let batching = run(raft, proposals, clock, config, ack, metrics);
+        tokio::spawn(batching.instrument(tracing::info_span!("proposer")));
         Self { queue }
     }
 
@@ -137,6 +157,7 @@ async fn run(
     mut proposals: mpsc::Receiver<Proposal>,
     clock: Arc<LeaderClock>,
     config: ProposerConfig,
+    mut ack: AckPolicy,
     metrics: Metrics,
 ) {
     let in_flight = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
@@ -162,6 +183,17 @@ async fn run(
             })
             .collect::<Vec<_>>();
         metrics.batch_size.observe(envelopes.len() as f64);
+        match &mut ack {
+            AckPolicy::AfterCommit => {}
+            #[cfg(feature = "unsafe-test-modes")]
+            AckPolicy::BeforeCommit(speculative) => {
+                if let Some(results) = speculative.answer(&raft, &envelopes) {
+                    for (reply, result) in replies.drain(..).zip(results) {
+                        let _ = reply.send(Ok(Committed { result, index: 0 }));
+                    }
+                }
+            }
+        }
         let raft = raft.clone();
         let apply_latency = metrics.apply_latency.clone();
         tokio::spawn(
@@ -189,7 +221,9 @@ fn answer(
         Ok(response) => {
             let index = response.log_id.index;
             let results = response.data.results;
-            if results.len() != replies.len() {
+            // No callers left means they were answered before commit (the
+            // unsafe test-only policy); otherwise every command has a result.
+            if !replies.is_empty() && results.len() != replies.len() {
                 // Cannot happen: the state machine answers every envelope.
                 tracing::error!(
                     results = results.len(),

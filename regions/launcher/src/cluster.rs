@@ -139,6 +139,10 @@ pub struct NodeTuning {
     pub max_batch: Option<usize>,
     /// `fault_injection`: enables the `SetFaults` admin API (chaos only).
     pub fault_injection: bool,
+    /// `unsafe_test_mode = "ack-before-commit"`: the leader acknowledges
+    /// before replicating. Only regiond's own test builds accept it; it
+    /// exists to show the chaos checkers catch lost acknowledgements.
+    pub unsafe_ack_before_commit: bool,
     /// `raft.logs_kept_after_snapshot`: log entries kept behind a snapshot.
     /// Small values make a lagging or new replica catch up by a snapshot
     /// (the chaos harness's crash-during-snapshot fault needs that).
@@ -268,6 +272,8 @@ struct NodeConfigFile<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     max_batch: Option<usize>,
     fault_injection: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unsafe_test_mode: Option<&'static str>,
     /// By node id (TOML keys are strings; regiond reads them as numbers).
     peers: BTreeMap<String, PeerFile>,
     tokens: TokensFile<'a>,
@@ -307,6 +313,7 @@ pub fn node_config(spec: &ClusterSpec, addrs: &NodeAddrs, all: &[NodeAddrs]) -> 
         deadline_ms: spec.tuning.deadline_ms,
         max_batch: spec.tuning.max_batch,
         fault_injection: spec.tuning.fault_injection,
+        unsafe_test_mode: spec.tuning.unsafe_ack_before_commit.then_some("ack-before-commit"),
         peers: all
             .iter()
             .map(|peer| {

@@ -53,6 +53,7 @@ fn config(dir: &std::path::Path, node_id: u64) -> NodeConfig {
         expire_interval_ms: 200,
         max_batch: 1_024,
         fault_injection: true,
+        unsafe_test_mode: None,
     }
 }
 

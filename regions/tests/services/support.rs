@@ -81,6 +81,7 @@ impl Node {
             expire_interval_ms: 200,
             max_batch: 1_024,
             fault_injection,
+            unsafe_test_mode: None,
         };
         let node = RegionNode::start(config, StartMode::Bootstrap).await.expect("the node starts");
         node.region()
