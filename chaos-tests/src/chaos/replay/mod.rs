@@ -7,6 +7,8 @@
 //!
 //! - [`ledger_replay`]: the replay and its checks, pure.
 //! - [`holds`]: the life of each hold in the replay (at most one end).
+//! - [`read`]: reading a replica's committed log (`Admin.ReadLog`).
 
 pub mod holds;
 pub mod ledger_replay;
+pub mod read;

@@ -1,0 +1,78 @@
+//! Reading a replica's committed log with `Admin.ReadLog`, page by page,
+//! into [`LogEntry`]s.
+
+use anyhow::Context as _;
+use ledger::Envelope;
+use protos::admin::admin_client::AdminClient;
+use protos::admin::{LogRecord, ReadLogRequest, log_record::Payload};
+use region_client::RegionClient;
+use region_client::endpoint::EndpointAddr;
+
+use super::ledger_replay::LogEntry;
+
+/// Records asked for per page (the server's maximum).
+const PAGE_RECORDS: u32 = 1_000;
+
+/// The whole log, from index 1 through at least `up_to`, of the first of
+/// `nodes` (`(node id, API address)`) that still keeps all of it and has
+/// applied that far. `client` carries an admin token. Fails with every
+/// node's reason when none can.
+pub async fn read_whole_log(
+    client: &RegionClient,
+    nodes: &[(u64, EndpointAddr)],
+    up_to: u64,
+) -> anyhow::Result<Vec<LogEntry>> {
+    let mut reasons = Vec::with_capacity(nodes.len());
+    for (node, endpoint) in nodes {
+        match read_log(client, endpoint, up_to).await {
+            Ok(log) => return Ok(log),
+            Err(error) => reasons.push(format!("node {node}: {error:#}")),
+        }
+    }
+    anyhow::bail!("no replica gave its whole log through index {up_to}: {}", reasons.join("; "))
+}
+
+/// The log of the node at `endpoint`, from index 1 through at least `up_to`
+/// (the last page may go further).
+async fn read_log(client: &RegionClient, endpoint: &EndpointAddr, up_to: u64) -> anyhow::Result<Vec<LogEntry>> {
+    let mut log: Vec<LogEntry> = Vec::new();
+    let mut from = 1u64;
+    // Every page but the last brings at least one record: a bound.
+    let pages_max = up_to / u64::from(PAGE_RECORDS) + 2;
+    for _ in 0..pages_max {
+        if from > up_to {
+            return Ok(log);
+        }
+        let request = ReadLogRequest { group_id: String::new(), from_index: from, limit: PAGE_RECORDS };
+        let page = client
+            .call_endpoint(endpoint, "Admin/ReadLog", request, |channel, r| async {
+                AdminClient::new(channel).read_log(r).await
+            })
+            .await
+            .with_context(|| format!("reading the log from index {from}"))?;
+        anyhow::ensure!(
+            !page.records.is_empty(),
+            "the log ends at index {} (applied {}), before index {up_to}",
+            from - 1,
+            page.applied_index
+        );
+        for record in page.records {
+            log.push(entry_of(record)?);
+        }
+        from = log.last().map_or(from, |last| last.index + 1);
+    }
+    anyhow::ensure!(from > up_to, "the log did not reach index {up_to} in {pages_max} pages");
+    Ok(log)
+}
+
+/// A wire record as a [`LogEntry`]: its envelopes decoded with the
+/// `ledger` crate's own types.
+fn entry_of(record: LogRecord) -> anyhow::Result<LogEntry> {
+    let envelopes = match record.payload {
+        Some(Payload::Envelopes(bytes)) => Envelope::decode_all(&bytes)
+            .with_context(|| format!("the envelopes of log index {} do not decode", record.index))?,
+        Some(Payload::Membership(_) | Payload::Blank(_)) => Vec::new(),
+        None => anyhow::bail!("log index {} has no payload", record.index),
+    };
+    Ok(LogEntry { index: record.index, term: record.term, envelopes })
+}
