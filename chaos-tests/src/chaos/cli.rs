@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use super::nemesis::Fault;
+use super::nemesis::{Fault, Scenario};
 use super::{RunConfig, RunResult};
 
 /// The chaos harness: runs a region of real `regiond` processes under a
@@ -65,14 +65,18 @@ pub struct Common {
     /// Keep every run's directory (configs, data, logs), not only failed ones.
     #[arg(long)]
     pub keep_dirs: bool,
+    /// Replicas of each region: 3 or 5.
+    #[arg(long, default_value_t = super::REPLICAS, value_parser = parse_replicas)]
+    pub replicas: u64,
 }
 
 /// `chaos run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The scenario (see `chaos list`).
-    #[arg(long, value_enum)]
-    pub scenario: Fault,
+    /// The scenario (see `chaos list`): a fault, a named combination, or
+    /// faults joined by commas (each window applies one of them).
+    #[arg(long)]
+    pub scenario: Scenario,
     /// The seed every choice follows from.
     #[arg(long)]
     pub seed: u64,
@@ -87,6 +91,10 @@ pub struct SuiteArgs {
     /// The seed of every run (default: drawn from the clock, and printed).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Only these faults, comma-separated (default: every fault, one run
+    /// each).
+    #[arg(long, value_delimiter = ',', value_parser = parse_fault)]
+    pub faults: Vec<Fault>,
     /// Shared settings.
     #[command(flatten)]
     pub common: Common,
@@ -102,10 +110,14 @@ pub async fn execute(args: &Args, exe: &Path, out: &mut impl Write) -> anyhow::R
             for fault in Fault::ALL {
                 writeln!(out, "{:<20} {}", fault.name(), fault.describe())?;
             }
+            writeln!(out, "\ncombinations (one of their faults per window; faults joined by commas work too):")?;
+            for combo in Scenario::combos() {
+                writeln!(out, "{:<20} {}", combo.name(), combo.describe())?;
+            }
             return Ok(true);
         }
-        Command::Run(run) => (vec![run.scenario], run.seed, &run.common),
-        Command::Suite(suite) => (Fault::ALL.to_vec(), suite.seed.unwrap_or_else(clock_seed), &suite.common),
+        Command::Run(run) => (vec![run.scenario.clone()], run.seed, &run.common),
+        Command::Suite(suite) => (suite_scenarios(&suite.faults), suite.seed.unwrap_or_else(clock_seed), &suite.common),
     };
     if !regiond.is_file() {
         anyhow::bail!(
@@ -117,7 +129,8 @@ pub async fn execute(args: &Args, exe: &Path, out: &mut impl Write) -> anyhow::R
     for scenario in scenarios {
         let config = RunConfig {
             regiond: regiond.clone(),
-            scenario,
+            scenario: scenario.clone(),
+            replicas: common.replicas,
             seed,
             duration_secs: common.duration,
             clients: usize::try_from(common.clients).unwrap_or(1),
@@ -129,7 +142,7 @@ pub async fn execute(args: &Args, exe: &Path, out: &mut impl Write) -> anyhow::R
             format!(
                 "scenario {} could not be run; reproduce: {}",
                 scenario.name(),
-                super::reproduce_command(scenario, seed, common.duration)
+                super::reproduce_command(&scenario, seed, common.duration)
             )
         })?;
         out.write_all(result.render().as_bytes())?;
@@ -175,6 +188,26 @@ struct SuiteResult<'a> {
     runs: &'a [RunResult],
 }
 
+/// The suite's runs: every fault once (or those of `only`), in
+/// [`Fault::ALL`]'s order.
+fn suite_scenarios(only: &[Fault]) -> Vec<Scenario> {
+    Fault::ALL.into_iter().filter(|fault| only.is_empty() || only.contains(fault)).map(Scenario::single).collect()
+}
+
+/// A `--replicas` value: 3 or 5.
+fn parse_replicas(text: &str) -> Result<u64, String> {
+    match text.trim() {
+        "3" => Ok(3),
+        "5" => Ok(5),
+        other => Err(format!("`{other}`: a region has 3 or 5 replicas")),
+    }
+}
+
+/// A `--faults` value: a fault's name.
+fn parse_fault(text: &str) -> Result<Fault, String> {
+    Fault::from_name(text.trim()).ok_or_else(|| format!("unknown fault `{text}` (see `chaos list`)"))
+}
+
 /// A seed from the clock, for a suite run without `--seed`.
 fn clock_seed() -> u64 {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
@@ -193,7 +226,8 @@ mod tests {
     fn run_takes_scenario_seed_and_duration() {
         let args = parse(&["run", "--scenario", "leader-kill", "--seed", "7", "--duration", "8"]).unwrap();
         let Command::Run(run) = args.command else { panic!("not run") };
-        assert_eq!((run.scenario, run.seed, run.common.duration), (Fault::LeaderKill, 7, 8));
+        assert_eq!((run.scenario, run.seed, run.common.duration), (Scenario::single(Fault::LeaderKill), 7, 8));
+        assert_eq!(run.common.replicas, 3);
         assert!(parse(&["run", "--scenario", "nope", "--seed", "1"]).is_err());
         assert!(parse(&["run", "--scenario", "pause"]).is_err(), "the seed is required");
         assert!(parse(&["suite", "--duration", "0"]).is_err());
@@ -201,12 +235,29 @@ mod tests {
 
     #[test]
     fn every_scenario_name_parses_and_reproduces() {
-        for fault in Fault::ALL {
-            let command = super::super::reproduce_command(fault, 3, 5);
+        let singles = Fault::ALL.into_iter().map(Scenario::single);
+        let list = "leader-kill,ring".parse::<Scenario>().unwrap();
+        for scenario in singles.chain(Scenario::combos()).chain([list]) {
+            let command = super::super::reproduce_command(&scenario, 3, 5);
             let words: Vec<&str> = command.split(' ').skip(1).collect();
             let Command::Run(run) = parse(&words).unwrap().command else { panic!("not run") };
-            assert_eq!((run.scenario, run.seed, run.common.duration), (fault, 3, 5));
+            assert_eq!((run.scenario, run.seed, run.common.duration), (scenario, 3, 5));
         }
+    }
+
+    #[test]
+    fn replicas_are_three_or_five_and_the_suite_takes_a_fault_list() {
+        let args = parse(&["run", "--scenario", "split", "--seed", "1", "--replicas", "5"]).unwrap();
+        let Command::Run(run) = args.command else { panic!("not run") };
+        assert_eq!(run.common.replicas, 5);
+        assert!(parse(&["run", "--scenario", "split", "--seed", "1", "--replicas", "4"]).is_err());
+        let Command::Suite(suite) = parse(&["suite", "--faults", "leader-kill,pause"]).unwrap().command else {
+            panic!("not suite")
+        };
+        let names: Vec<String> = suite_scenarios(&suite.faults).iter().map(|s| s.name().to_owned()).collect();
+        assert_eq!(names, ["leader-kill", "pause"]);
+        assert_eq!(suite_scenarios(&[]).len(), Fault::ALL.len(), "by default every fault runs once");
+        assert!(parse(&["suite", "--faults", "nope"]).is_err());
     }
 
     #[tokio::test]
@@ -216,6 +267,9 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         for fault in Fault::ALL {
             assert!(text.contains(fault.name()), "{text}");
+        }
+        for combo in Scenario::combos() {
+            assert!(text.contains(combo.name()), "{text}");
         }
     }
 

@@ -57,7 +57,7 @@ use crate::cluster::{Cluster, ClusterSpec, ClusterTokens, NodeTuning, Ports};
 use crate::seed;
 use checker::{FinalHold, FinalLevel, FinalState, HoldStatus, ReplicaView, Verdict};
 use history::{Op, Recorder};
-use nemesis::{Fault, FaultWindow};
+use nemesis::{FaultWindow, Scenario};
 use workload::{HOT_SKU, WAREHOUSE, WorkerClients, WorkloadConfig};
 
 /// Replicas of the region under test.
@@ -81,8 +81,10 @@ const READ_CONCURRENCY: usize = 16;
 pub struct RunConfig {
     /// The `regiond` executable.
     pub regiond: PathBuf,
-    /// The fault.
-    pub scenario: Fault,
+    /// The faults the nemesis may apply.
+    pub scenario: Scenario,
+    /// Replicas of each region (3 or 5).
+    pub replicas: u64,
     /// The seed every choice follows from.
     pub seed: u64,
     /// How long the workload and the nemesis run, in seconds.
@@ -101,8 +103,8 @@ pub struct RunConfig {
 /// What one run found.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunResult {
-    /// The fault's name.
-    pub scenario: &'static str,
+    /// The scenario's name.
+    pub scenario: String,
     /// The seed.
     pub seed: u64,
     /// The workload's duration, in seconds.
@@ -176,8 +178,16 @@ impl RunResult {
 }
 
 /// The command that repeats a run.
-pub fn reproduce_command(scenario: Fault, seed: u64, duration_secs: u64) -> String {
+pub fn reproduce_command(scenario: &Scenario, seed: u64, duration_secs: u64) -> String {
     format!("chaos run --scenario {} --seed {seed} --duration {duration_secs}", scenario.name())
+}
+
+/// The nodes' settings for `scenario`: fault injection on; with the
+/// crash-during-snapshot fault, no log kept behind a snapshot, so that a new
+/// learner can only catch up by one.
+fn node_tuning(scenario: &Scenario) -> NodeTuning {
+    let snapshots = scenario.faults().contains(&nemesis::Fault::SnapshotCrash);
+    NodeTuning { fault_injection: true, logs_kept_after_snapshot: snapshots.then_some(0), ..NodeTuning::default() }
 }
 
 /// Runs one scenario end to end. An `Err` means the harness could not run
@@ -190,10 +200,10 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<RunResult> {
         dir: dir.path().to_owned(),
         cluster_id: format!("chaos-{}", config.seed),
         region: REGION.into(),
-        replicas: REPLICAS,
+        replicas: config.replicas,
         tokens,
-        tuning: NodeTuning { fault_injection: true, ..NodeTuning::default() },
-        ports: Ports::Free,
+        tuning: node_tuning(&config.scenario),
+        ports: Ports::OwnLoopback,
     };
     let mut cluster = Cluster::launch(spec)?;
     let outcome = drive(config, &mut cluster).await;
@@ -205,13 +215,14 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<RunResult> {
             return Err(error.context(format!("logs kept in {}", kept.display())));
         }
     };
-    let verdicts = checker::check_all(&history, &state);
+    let mut verdicts = checker::check_all(&history, &state);
+    verdicts.extend(nemesis::quorum::no_ack_without_quorum(&history, &faults));
     let passed = verdicts.iter().all(|v| v.passed);
     let kept_dir = (!passed || config.keep_dir).then(|| dir.keep());
     let (ok, failed, indeterminate) = history::outcome_counts(&history);
     let (applied, not_applied, _) = checker::settled_indeterminate(&history, &state);
     Ok(RunResult {
-        scenario: config.scenario.name(),
+        scenario: config.scenario.name().to_owned(),
         seed: config.seed,
         duration_secs: config.duration_secs,
         ops: history.len(),
@@ -224,7 +235,7 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<RunResult> {
         level: state.level,
         verdicts,
         passed,
-        reproduce: reproduce_command(config.scenario, config.seed, config.duration_secs),
+        reproduce: reproduce_command(&config.scenario, config.seed, config.duration_secs),
         kept_dir,
         series: report::series::per_second(&history),
         history,
@@ -265,7 +276,7 @@ async fn drive(config: &RunConfig, cluster: &mut Cluster) -> anyhow::Result<(Vec
     let until = Instant::now() + load.duration;
     let (_, faults) = tokio::join!(
         workload::run(&load, clients, &recorder),
-        nemesis::run(config.scenario, config.seed, cluster, &admin, recorder.start(), until),
+        nemesis::run(&config.scenario, config.seed, cluster, &admin, recorder.start(), until),
     );
     // Heal even when the nemesis stopped on an error, then report it.
     let healed = nemesis::heal_all(cluster, &admin).await;

@@ -465,6 +465,19 @@ impl Cluster {
         Ok(self.node_mut(id)?.process.take().and_then(|mut p| p.kill()))
     }
 
+    /// If node `id`'s process has exited on its own (e.g. it stopped on a
+    /// storage failure), forgets it, so [`Cluster::start_node`] starts it
+    /// again, and returns how it ended; `None` while it runs or when it
+    /// was not started.
+    pub fn take_exited(&mut self, id: u64) -> Result<Option<ExitStatus>, ClusterError> {
+        let node = self.node_mut(id)?;
+        let status = node.process.as_mut().and_then(Supervised::exited);
+        if status.is_some() {
+            node.process = None;
+        }
+        Ok(status)
+    }
+
     /// Suspends node `id`'s process (SIGSTOP). Fails if it is not running.
     pub fn pause_node(&mut self, id: u64) -> Result<(), ClusterError> {
         let process = self.node_mut(id)?.process.as_mut().ok_or_else(|| not_running(id))?;

@@ -62,7 +62,7 @@ pub fn page(runs: &[RunResult]) -> String {
             let _ = write!(
                 html,
                 "<tr><td><a href=\"#run-{index}\">{}</a></td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-                escape(run.scenario),
+                escape(&run.scenario),
                 verdict(run.passed),
                 run.ops,
                 escape(&run.reproduce)
@@ -82,7 +82,7 @@ fn section(html: &mut String, index: usize, run: &RunResult) {
     let _ = write!(
         html,
         "<section id=\"run-{index}\"><h2>{} seed {}: {}</h2><p>Reproduce:</p><pre><code>{}</code></pre>",
-        escape(run.scenario),
+        escape(&run.scenario),
         run.seed,
         verdict(run.passed),
         escape(&run.reproduce)
@@ -205,7 +205,7 @@ mod tests {
             })
             .collect();
         RunResult {
-            scenario: "pause",
+            scenario: "pause".into(),
             seed: 7,
             duration_secs: 6,
             ops: history.len(),

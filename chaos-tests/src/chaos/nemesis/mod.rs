@@ -1,0 +1,364 @@
+//! The nemesis: named faults applied to a running [`Cluster`] on a
+//! schedule drawn from the seed, each healed before the next, with the
+//! window of every fault recorded.
+//!
+//! A run's [`Scenario`] names one fault, several, or a named combination;
+//! [`schedule::plan`] lays out the windows (when, how long, which of the
+//! scenario's faults) from the seed alone, and [`run`] applies them: each
+//! window looks up the leader, picks its targets with the window's own
+//! random bits, applies the fault, holds it, and heals it. `chaos list`
+//! describes every fault and combination.
+//!
+//! # Layout
+//!
+//! - [`fault`]: the named faults: what each does, its planned length,
+//!   whether it needs the processes in hand.
+//! - [`scenario`]: a run's faults: one, a list, or a named combination.
+//! - [`schedule`]: the windows, planned from the seed.
+//! - `process`: kill -9 and restart, SIGSTOP/SIGCONT, the rolling restart.
+//! - [`partition`]: link faults through `Admin.SetFaults`: the rule set of
+//!   each shape (isolate, split, ring, one-way, slow, lossy), pure.
+//! - `membership`: a voter replaced under load, and the learner crashed in
+//!   the middle of a snapshot.
+//! - `hooks`: faults through a node's other hooks: slow and failing disk
+//!   syncs, the leader's clock jump.
+//! - [`quorum`]: the check that goes with the majority kill.
+//!
+//! **Invariant:** only processes the cluster started are signalled, by pid
+//! (the launcher's own invariant; this module never runs `kill` itself).
+
+pub mod fault;
+mod hooks;
+mod membership;
+pub mod partition;
+mod process;
+pub mod quorum;
+pub mod scenario;
+pub mod schedule;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use protos::admin::admin_client::AdminClient;
+use protos::admin::{ClusterStatusRequest, FaultConfig, GroupStatus, LinkDirection, SetFaultsRequest};
+use region_client::{ClientError, EndpointAddr, RegionClient};
+use serde::Serialize;
+
+pub use fault::Fault;
+use partition::Shape;
+pub use scenario::Scenario;
+use schedule::Planned;
+
+use super::history::micros;
+use super::rng::SplitMix64;
+use crate::cluster::Cluster;
+
+/// When a fault was in force.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FaultWindow {
+    /// The fault's name.
+    pub fault: &'static str,
+    /// The node it hit: for a fault of several nodes the first of them;
+    /// for one of the whole region (ring, slow or lossy links, rolling
+    /// restart) the leader when it began; for a membership change the node
+    /// added.
+    pub node: u64,
+    /// When it was in force from (after the kill, the pause, the rules were
+    /// set; when the steps began), in microseconds since the run started.
+    pub start_us: u64,
+    /// When it was healed (before the restart, the resume, the clearing;
+    /// when the steps ended), in microseconds since the run started.
+    pub end_us: u64,
+}
+
+/// How long a leader may take to appear before a fault is skipped, or
+/// after a step that needs one.
+const LEADER_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a node's admin API may stay unreachable while it is being
+/// asked to change its faults (it may be restarting).
+const SET_FAULTS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Applies the windows of `scenario`'s schedule for `seed` until `until`,
+/// healing each; windows are timed from `clock` (the history's start).
+/// `admin` is a client with the admin token.
+pub async fn run(
+    scenario: &Scenario,
+    seed: u64,
+    cluster: &mut Cluster,
+    admin: &RegionClient,
+    clock: Instant,
+    until: Instant,
+) -> anyhow::Result<Vec<FaultWindow>> {
+    let members = u64::try_from(cluster.nodes().len()).unwrap_or(u64::MAX);
+    let plan = schedule::plan(scenario.faults(), members, seed, until.saturating_duration_since(clock));
+    if plan.is_empty() && !scenario.faults().is_empty() {
+        tracing::warn!(scenario = scenario.name(), "the run is too short for any fault window of this scenario");
+    }
+    let mut windows = Vec::new();
+    for planned in plan {
+        tokio::time::sleep_until((clock + planned.start).into()).await;
+        if Instant::now() + planned.length > until {
+            tracing::info!(fault = planned.fault.name(), "no time left for the next window; it is skipped");
+            break;
+        }
+        let mut stage = Stage { cluster: &mut *cluster, admin, clock };
+        if let Some(window) = apply(&mut stage, &planned).await? {
+            windows.push(window);
+        }
+    }
+    Ok(windows)
+}
+
+/// Undoes every fault: continues paused nodes, starts stopped ones, clears
+/// every node's link faults.
+pub async fn heal_all(cluster: &mut Cluster, admin: &RegionClient) -> anyhow::Result<()> {
+    let stage = Stage { cluster, admin, clock: Instant::now() };
+    for id in stage.members() {
+        stage.cluster.resume_node(id)?;
+        if !stage.cluster.node(id)?.is_started() {
+            stage.cluster.start_node(id, false)?;
+        }
+    }
+    partition::heal(&stage).await
+}
+
+/// One window: looks up the leader, picks the targets, applies, holds and
+/// heals `planned`'s fault. `None` when it was skipped (no leader).
+async fn apply(stage: &mut Stage<'_>, planned: &Planned) -> anyhow::Result<Option<FaultWindow>> {
+    let fault = planned.fault;
+    let leader = match stage.cluster.wait_for_leader(LEADER_WAIT).await {
+        Ok(leader) => leader,
+        Err(error) => {
+            tracing::warn!(%error, fault = fault.name(), "no leader to aim at; window skipped");
+            return Ok(None);
+        }
+    };
+    let mut pick = SplitMix64::new(planned.pick);
+    let members = stage.members();
+    let followers: Vec<u64> = members.iter().copied().filter(|&node| node != leader).collect();
+    let minority = members.len().saturating_sub(1) / 2;
+    let majority = members.len() / 2 + 1;
+    let length = planned.length;
+    let (targets, (start_us, end_us)) = match fault {
+        Fault::None => return Ok(None),
+        Fault::LeaderKill => (vec![leader], process::crash(stage, &[leader], length).await?),
+        Fault::FollowerKill => {
+            let targets = choose(&followers, 1, &mut pick);
+            (targets.clone(), process::crash(stage, &targets, length).await?)
+        }
+        Fault::MinorityKill => {
+            let targets = choose(&members, minority, &mut pick);
+            (targets.clone(), process::crash(stage, &targets, length).await?)
+        }
+        Fault::MajorityKill => {
+            let targets = choose(&members, majority, &mut pick);
+            (targets.clone(), process::crash(stage, &targets, length).await?)
+        }
+        Fault::Pause => (vec![leader], process::pause(stage, &[leader], length).await?),
+        Fault::FollowerPause => {
+            let targets = choose(&followers, 1, &mut pick);
+            (targets.clone(), process::pause(stage, &targets, length).await?)
+        }
+        Fault::MinorityPartition => {
+            let shape = Shape::Split { side: BTreeSet::from([leader]) };
+            (vec![leader], hold_links(stage, &shape, planned).await?)
+        }
+        Fault::Split => {
+            let side = choose(&members, minority, &mut pick);
+            let shape = Shape::Split { side: side.iter().copied().collect() };
+            (side, hold_links(stage, &shape, planned).await?)
+        }
+        Fault::Ring => {
+            let order = choose(&members, members.len(), &mut pick);
+            (vec![leader], hold_links(stage, &Shape::Ring { order }, planned).await?)
+        }
+        Fault::OneWayInbound | Fault::OneWayOutbound => {
+            let direction =
+                if fault == Fault::OneWayInbound { LinkDirection::Inbound } else { LinkDirection::Outbound };
+            (vec![leader], hold_links(stage, &Shape::OneWay { node: leader, direction }, planned).await?)
+        }
+        Fault::SlowLinks => {
+            let shape = Shape::Slow { delay_ms: pick.range(20, 250) };
+            (vec![leader], hold_links(stage, &shape, planned).await?)
+        }
+        Fault::LossyLinks => {
+            let drop_ppm = u32::try_from(pick.range(50_000, 300_000)).unwrap_or(partition::DROP_ALL_PPM);
+            (vec![leader], hold_links(stage, &Shape::Lossy { drop_ppm }, planned).await?)
+        }
+        Fault::RollingRestart => (vec![leader], process::rolling_restart(stage, leader).await?),
+        Fault::DiskSlow => {
+            let targets = choose(&members, 1, &mut pick);
+            let delay_ms = pick.range(50, 250);
+            (targets.clone(), hooks::slow_disk(stage, &targets, delay_ms, length).await?)
+        }
+        Fault::DiskFail => {
+            let targets = choose(&followers, 1, &mut pick);
+            (targets.clone(), hooks::failing_disk(stage, &targets, length).await?)
+        }
+        Fault::ClockJump => {
+            let offset_ms = if pick.one_in(2) { hooks::CLOCK_JUMP_MS } else { -hooks::CLOCK_JUMP_MS };
+            (vec![leader], hooks::clock_jump(stage, leader, offset_ms, length).await?)
+        }
+        Fault::MembershipChange | Fault::SnapshotCrash => {
+            let crash = fault == Fault::SnapshotCrash;
+            let (start, end, added) = membership::replace_voter(stage, leader, &mut pick, crash).await?;
+            (vec![added], (start, end))
+        }
+    };
+    let Some(&node) = targets.first() else {
+        tracing::warn!(fault = fault.name(), members = members.len(), "no node to hit; window skipped");
+        return Ok(None);
+    };
+    tracing::info!(fault = fault.name(), ?targets, leader, start_us, end_us, "fault window healed");
+    Ok(Some(FaultWindow { fault: fault.name(), node, start_us, end_us }))
+}
+
+/// Sets `shape`'s link rules, holds them for the window's length, clears
+/// them.
+async fn hold_links(stage: &Stage<'_>, shape: &Shape, planned: &Planned) -> anyhow::Result<(u64, u64)> {
+    partition::apply(stage, partition::rules(shape, &stage.members()), planned.pick).await?;
+    let start = stage.now_us();
+    tokio::time::sleep(planned.length).await;
+    let end = stage.now_us();
+    partition::heal(stage).await?;
+    Ok((start, end))
+}
+
+/// `count` distinct members of `from` in a random order (all of them, in
+/// a random order, when `count` is at least their number).
+fn choose(from: &[u64], count: usize, pick: &mut SplitMix64) -> Vec<u64> {
+    let mut pool = from.to_vec();
+    let count = count.min(pool.len());
+    for i in 0..count {
+        let last = u64::try_from(pool.len() - 1).unwrap_or(u64::MAX);
+        let j = usize::try_from(pick.range(u64::try_from(i).unwrap_or(u64::MAX), last)).unwrap_or(i);
+        pool.swap(i, j);
+    }
+    pool.truncate(count);
+    pool
+}
+
+/// What a window works with: the cluster, an admin client, the run's clock.
+pub(super) struct Stage<'a> {
+    /// The region.
+    cluster: &'a mut Cluster,
+    /// A client with the admin token.
+    admin: &'a RegionClient,
+    /// When the run (its history) started.
+    clock: Instant,
+}
+
+impl Stage<'_> {
+    /// Microseconds since the run started.
+    fn now_us(&self) -> u64 {
+        micros(self.clock.elapsed())
+    }
+
+    /// The current members' ids.
+    fn members(&self) -> Vec<u64> {
+        self.cluster.nodes().iter().map(|node| node.addrs.id).collect()
+    }
+
+    /// Node `id`'s client-facing address.
+    fn endpoint(&self, id: u64) -> anyhow::Result<EndpointAddr> {
+        let api = self.cluster.node(id)?.addrs.api;
+        EndpointAddr::parse(&api.to_string()).with_context(|| format!("node {id}'s API address {api}"))
+    }
+
+    /// Node `id`'s own view of the group, if it answers.
+    async fn status(&self, id: u64) -> Option<GroupStatus> {
+        let endpoint = self.endpoint(id).ok()?;
+        self.admin
+            .call_endpoint(&endpoint, "Admin/ClusterStatus", ClusterStatusRequest::default(), |channel, r| async {
+                AdminClient::new(channel).cluster_status(r).await
+            })
+            .await
+            .ok()?
+            .groups
+            .into_iter()
+            .next()
+    }
+
+    /// Polls node `id` until its status satisfies `done`, for up to
+    /// `timeout`.
+    async fn wait_status(
+        &self,
+        id: u64,
+        timeout: Duration,
+        done: impl Fn(&GroupStatus) -> bool,
+    ) -> anyhow::Result<GroupStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.status(id).await.filter(&done) {
+                return Ok(status);
+            }
+            anyhow::ensure!(Instant::now() < deadline, "node {id}: condition not met within {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until node `id` answers and names a leader.
+    async fn wait_following(&self, id: u64, timeout: Duration) -> anyhow::Result<()> {
+        self.wait_status(id, timeout, |status| status.leader_id.is_some()).await.map(drop)
+    }
+
+    /// Replaces node `id`'s fault configuration, retrying for up to
+    /// [`SET_FAULTS_TIMEOUT`] while the node does not answer (it may have
+    /// just been restarted).
+    async fn set_faults(&self, id: u64, faults: FaultConfig) -> anyhow::Result<()> {
+        let endpoint = self.endpoint(id)?;
+        let deadline = Instant::now() + SET_FAULTS_TIMEOUT;
+        loop {
+            let request = SetFaultsRequest { faults: Some(faults.clone()) };
+            let result = self
+                .admin
+                .call_endpoint(&endpoint, "Admin/SetFaults", request, |channel, r| async {
+                    AdminClient::new(channel).set_faults(r).await
+                })
+                .await;
+            match result {
+                Ok(_) => return Ok(()),
+                Err(ClientError::Rejected { status, .. }) => {
+                    anyhow::bail!("SetFaults on node {id} was refused: {status}")
+                }
+                Err(error) if Instant::now() >= deadline => {
+                    return Err(error).with_context(|| format!("SetFaults on node {id}"));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// The group's voters, as `leader` knows them.
+    async fn voters(&self, leader: u64) -> anyhow::Result<Vec<u64>> {
+        let status = self.status(leader).await.with_context(|| format!("leader {leader} does not answer"))?;
+        let voters = status
+            .membership
+            .and_then(|membership| membership.configs.into_iter().last())
+            .map(|config| config.node_ids)
+            .unwrap_or_default();
+        anyhow::ensure!(!voters.is_empty(), "leader {leader} reports no voters");
+        Ok(voters)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choose_draws_distinct_members_from_the_seed() {
+        let members = [1, 2, 3, 4, 5];
+        let a = choose(&members, 3, &mut SplitMix64::new(9));
+        assert_eq!(a, choose(&members, 3, &mut SplitMix64::new(9)));
+        let distinct: BTreeSet<u64> = a.iter().copied().collect();
+        assert_eq!(distinct.len(), 3);
+        assert!(distinct.iter().all(|m| members.contains(m)));
+        let mut all = choose(&members, 9, &mut SplitMix64::new(9));
+        all.sort_unstable();
+        assert_eq!(all, members);
+        assert!(choose(&[], 1, &mut SplitMix64::new(9)).is_empty());
+    }
+}
