@@ -24,6 +24,7 @@ use protos::warehouse::warehouse_inventory_server::WarehouseInventoryServer;
 use raft::storage::{IfMissing, NodeIdentity, StorageClosed, StorageConfig};
 use raft::transport::{LedgerRaft, ServeError};
 use raft::{Faults, GroupId, NodeInfo, Storage, Transport, TransportConfig};
+use region_client::trace::{TRACEPARENT, TraceContext};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -142,7 +143,10 @@ impl RegionNode {
             #[cfg(feature = "unsafe-test-modes")]
             Some(crate::config::UnsafeTestMode::AckBeforeCommit) => {
                 tracing::warn!("UNSAFE test mode: acknowledging writes before they are replicated");
-                AckPolicy::BeforeCommit(crate::unsafe_ack::SpeculativeLedger::new(reader.clone(), config.node_id))
+                AckPolicy::BeforeCommit(Box::new(crate::unsafe_ack::SpeculativeLedger::new(
+                    reader.clone(),
+                    config.node_id,
+                )))
             }
             // Refused by the config check in builds without the feature.
             _ => AckPolicy::AfterCommit,
@@ -318,6 +322,24 @@ async fn bootstrap(
     }
 }
 
+/// The span of one API call: its method and the caller's trace id.
+fn api_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
+    let trace = request
+        .headers()
+        .get(TRACEPARENT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(TraceContext::parse)
+        .map(|context| context.trace_id_hex());
+    // `command_id` and `index` are filled in by a write (`ApiContext::write`).
+    tracing::info_span!(
+        "api",
+        method = %request.uri().path(),
+        trace_id = trace.map(tracing::field::display),
+        command_id = tracing::field::Empty,
+        index = tracing::field::Empty,
+    )
+}
+
 /// Serves the client-facing services until `shutdown`.
 async fn serve_api(ctx: ApiContext, admin: AdminService, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let limit = MAX_API_MESSAGE_BYTES;
@@ -331,8 +353,9 @@ async fn serve_api(ctx: ApiContext, admin: AdminService, listener: TcpListener, 
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let served = tonic::transport::Server::builder()
         // One span per API call, around everything it does on this node:
-        // authentication, the proposal and its batch, the read.
-        .trace_fn(|request| tracing::info_span!("api", method = %request.uri().path()))
+        // authentication, the proposal and its batch, the read; it carries
+        // the caller's trace id (W3C `traceparent`) when one was sent.
+        .trace_fn(api_span)
         .add_service(warehouse)
         .add_service(reservations)
         .add_service(admin)

@@ -49,7 +49,7 @@ pub enum AckPolicy {
     /// Test builds only, deliberately unsafe: the leader answers from its
     /// own speculative ledger before replicating (see [`crate::unsafe_ack`]).
     #[cfg(feature = "unsafe-test-modes")]
-    BeforeCommit(crate::unsafe_ack::SpeculativeLedger),
+    BeforeCommit(Box<crate::unsafe_ack::SpeculativeLedger>),
 }
 
 /// A command applied by the group: its result and the entry's log index.

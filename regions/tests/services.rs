@@ -12,6 +12,7 @@ mod services {
     mod reservations;
     mod stock;
     mod support;
+    mod trace_context;
     mod transfers;
     mod watch;
 }

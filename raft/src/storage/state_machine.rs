@@ -96,14 +96,18 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok((state.last_applied, state.membership.clone()))
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(group = %self.group, index))]
+    /// Its span records the first and last index applied, which joins it to
+    /// the proposing API call's span (that records its command's index).
+    #[tracing::instrument(level = "debug", skip_all, fields(group = %self.group, first, last))]
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
     where
         Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
     {
+        let mut first = None;
         let mut last = None;
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
+            first.get_or_insert(entry.log_id.index);
             last = Some(entry.log_id.index);
             // One entry per lock: readers and snapshot builders get in between entries.
             let response = self.cell.write().apply(entry);
@@ -112,7 +116,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 responder.send(response);
             }
         }
-        tracing::Span::current().record("index", last);
+        tracing::Span::current().record("first", first).record("last", last);
         Ok(())
     }
 

@@ -15,6 +15,7 @@ use crate::endpoint::EndpointAddr;
 use crate::error::{ClientError, ConfigError};
 use crate::retry::{Backoff, Failure, classify, is_local_timeout};
 use crate::token::BearerToken;
+use crate::trace::{TRACEPARENT, TraceContext};
 
 /// Most endpoints a client keeps: the ones it was given plus leaders it
 /// learned from `NotLeader` hints. A region has 3 or 5 replicas; the bound
@@ -256,6 +257,8 @@ impl RegionClient {
         // Transient); `None` while every attempt provably applied nothing.
         let mut open: Option<Failure> = None;
         let attempt_floor = ATTEMPT_TIME_MIN.min(config.attempt_timeout);
+        // One trace for the whole call, retries included.
+        let trace = TraceContext::new();
         loop {
             attempts += 1;
             let (address, channel) = self.channel(target);
@@ -263,10 +266,20 @@ impl RegionClient {
             let attempt_timeout = config.attempt_timeout.min(remaining);
             let mut attempt_request = Request::new(request.clone());
             attempt_request.metadata_mut().insert("authorization", self.shared.token.header());
+            let attempt_trace = trace.child();
+            if let Ok(value) = attempt_trace.header().parse() {
+                attempt_request.metadata_mut().insert(TRACEPARENT, value);
+            }
             if mode == Mode::Unary {
                 attempt_request.set_timeout(attempt_timeout);
             }
-            let span = tracing::debug_span!("region_rpc", method, attempt = attempts, endpoint = %address);
+            let span = tracing::debug_span!(
+                "region_rpc",
+                method,
+                attempt = attempts,
+                endpoint = %address,
+                trace_id = %attempt_trace.trace_id_hex(),
+            );
             let answer = tokio::time::timeout(attempt_timeout, op(channel, attempt_request)).instrument(span).await;
             let failure = match answer {
                 Ok(Ok(response)) => {

@@ -22,6 +22,8 @@
 //! - [`config`]: [`ClientConfig`], the deadline, attempt timeout and backoff.
 //! - [`endpoint`], [`token`], [`command_id`]: the validated values a client
 //!   is built from and sends.
+//! - [`trace`]: [`TraceContext`], the W3C `traceparent` every call sends,
+//!   so its spans join the server's.
 //! - [`error`]: [`ClientError`] (what an operation ended with),
 //!   [`ParseError`], [`ConfigError`], and readable lines for typed details.
 //! - [`cli`]: the whole `ledgerctl` program as a library function
@@ -63,6 +65,7 @@ pub mod endpoint;
 pub mod error;
 mod retry;
 pub mod token;
+pub mod trace;
 
 pub use client::{ENDPOINTS_MAX, RegionClient};
 pub use command_id::CommandId;
@@ -70,3 +73,4 @@ pub use config::ClientConfig;
 pub use endpoint::EndpointAddr;
 pub use error::{ClientError, ConfigError, ParseError};
 pub use token::BearerToken;
+pub use trace::TraceContext;

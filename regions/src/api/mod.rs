@@ -60,13 +60,19 @@ impl ApiContext {
     /// Proposes `command` under the client's `command_id` on behalf of
     /// `principal` and waits until it applied. A rejection by the ledger is
     /// returned as its status; nothing changed then.
+    ///
+    /// Records the command id and its log index on the call's `api` span,
+    /// joining the caller's trace to every replica's `apply` span.
     pub async fn write(&self, principal: &Principal, command_id: &str, command: Command) -> Result<Written, Status> {
         let id = command_id_of(command_id)?;
+        let span = tracing::Span::current();
+        span.record("command_id", command_id);
         let committed = self
             .region
             .propose(id, principal.actor().into(), command)
             .await
             .map_err(|error| status::propose_failed(&self.region, error))?;
+        span.record("index", committed.index);
         let outcome = committed.result.result.map_err(status::rejected)?;
         Ok(Written { outcome, applied_index: committed.index, replayed: committed.result.replayed })
     }

@@ -16,9 +16,9 @@ use futures_util::{Stream, StreamExt as _, stream};
 use protos::admin::admin_server::{Admin, AdminServer};
 use protos::admin::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterStatusRequest, ClusterStatusResponse, GroupStatus, Member,
-    Membership, MembershipResponse, RegisterWarehouseRequest, RegisterWarehouseResponse, ReplicationProgress, Role,
-    SetFaultsRequest, SetFaultsResponse, TransferLeadershipRequest, TransferLeadershipResponse, TriggerSnapshotRequest,
-    TriggerSnapshotResponse, VoterSet,
+    Membership, MembershipResponse, ReadLogRequest, ReadLogResponse, RegisterWarehouseRequest,
+    RegisterWarehouseResponse, ReplicationProgress, Role, SetFaultsRequest, SetFaultsResponse,
+    TransferLeadershipRequest, TransferLeadershipResponse, TriggerSnapshotRequest, TriggerSnapshotResponse, VoterSet,
 };
 use protos::common::{NoQuorum, NotLeader};
 use protos::status::ErrorDetail;
@@ -279,6 +279,10 @@ impl Admin for Scripted {
         .await
     }
 
+    async fn read_log(&self, request: Request<ReadLogRequest>) -> Result<Response<ReadLogResponse>, Status> {
+        self.answer("ReadLog", request, |_| ReadLogResponse::default()).await
+    }
+
     async fn set_faults(&self, request: Request<SetFaultsRequest>) -> Result<Response<SetFaultsResponse>, Status> {
         self.answer("SetFaults", request, |request| SetFaultsResponse { faults: request.faults }).await
     }
@@ -308,6 +312,7 @@ impl Recorded for ChangeMembershipRequest {}
 impl Recorded for TransferLeadershipRequest {}
 impl Recorded for TriggerSnapshotRequest {}
 impl Recorded for SetFaultsRequest {}
+impl Recorded for ReadLogRequest {}
 impl Recorded for CycleCountRequest {}
 impl Recorded for GetLevelsRequest {}
 impl Recorded for ListJournalRequest {}
