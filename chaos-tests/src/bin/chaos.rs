@@ -31,14 +31,27 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> anyhow::Result<bool> {
     let exe = std::env::current_exe()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    // On Ctrl-C the run is dropped, which stops every process it started.
+    // On Ctrl-C or SIGTERM the run is dropped, and the runtime with it when
+    // this function returns, which stops every process the run started.
     let passed = runtime.block_on(async {
         let mut stdout = std::io::stdout();
         tokio::select! {
             passed = cli::execute(args, &exe, &mut stdout) => passed,
-            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; every started process was stopped")),
+            signal = interrupted() => {
+                signal?;
+                Err(anyhow::anyhow!("interrupted; every started process was stopped"))
+            }
         }
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(passed)
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM; fails if it cannot listen.
+async fn interrupted() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
 }

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use super::nemesis::{Fault, Scenario};
+use super::workload::Workload;
 use super::{RunConfig, RunResult};
 
 /// The chaos harness: runs a region of real `regiond` processes under a
@@ -68,6 +69,51 @@ pub struct Common {
     /// Replicas of each region: 3 or 5.
     #[arg(long, default_value_t = super::REPLICAS, value_parser = parse_replicas)]
     pub replicas: u64,
+    /// The workloads, comma-separated (`all` for every one); each region's
+    /// clients take them round robin.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "flash-sale")]
+    pub workload: Vec<WorkloadChoice>,
+    /// Independent regions run at once (each its own group, warehouses and
+    /// SKUs, checked on its own), 1 to 8.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=8))]
+    pub regions: u64,
+}
+
+/// A `--workload` value: one workload, or all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorkloadChoice {
+    /// See [`Workload::FlashSale`].
+    FlashSale,
+    /// See [`Workload::Mixed`].
+    Mixed,
+    /// See [`Workload::Warehouse`].
+    Warehouse,
+    /// See [`Workload::Idempotence`].
+    Idempotence,
+    /// Every workload.
+    All,
+}
+
+impl Common {
+    /// The workloads chosen, each once, in the order given.
+    pub fn workloads(&self) -> Vec<Workload> {
+        let mut chosen = Vec::new();
+        for choice in &self.workload {
+            let picked = match choice {
+                WorkloadChoice::FlashSale => vec![Workload::FlashSale],
+                WorkloadChoice::Mixed => vec![Workload::Mixed],
+                WorkloadChoice::Warehouse => vec![Workload::Warehouse],
+                WorkloadChoice::Idempotence => vec![Workload::Idempotence],
+                WorkloadChoice::All => Workload::ALL.to_vec(),
+            };
+            for workload in picked {
+                if !chosen.contains(&workload) {
+                    chosen.push(workload);
+                }
+            }
+        }
+        chosen
+    }
 }
 
 /// `chaos run`.
@@ -137,12 +183,14 @@ pub async fn execute(args: &Args, exe: &Path, out: &mut impl Write) -> anyhow::R
             stock: common.stock,
             call_deadline: std::time::Duration::from_millis(common.call_deadline_ms),
             keep_dir: common.keep_dirs,
+            workloads: common.workloads(),
+            regions: common.regions,
         };
         let result = super::run(&config).await.with_context(|| {
             format!(
                 "scenario {} could not be run; reproduce: {}",
                 scenario.name(),
-                super::reproduce_command(&scenario, seed, common.duration)
+                super::reproduce(&config)
             )
         })?;
         out.write_all(result.render().as_bytes())?;

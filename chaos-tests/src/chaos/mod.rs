@@ -10,18 +10,22 @@
 //! target/debug/chaos suite --duration 8
 //! ```
 //!
-//! A run: launch the region (fault injection on), register the warehouse,
-//! receive the initial stock; then, for `duration`, the workload's clients
-//! reserve and receive while the nemesis applies its fault; then every
-//! fault is healed, a leader awaited, and the final state read: the hot
-//! SKU's level, every hold the history reserved (`GetHold`), and every
-//! replica's applied index and state digest (polled until they agree or a
-//! bound passes). The checkers then judge.
+//! A run: launch `--regions` regions (fault injection on), each its own
+//! group with its own warehouses and SKUs; in each, register the
+//! warehouses and receive the opening stock; then, for `duration`, the
+//! workloads' clients (`--workload`) send their operations while the
+//! nemesis applies its fault; then every fault is healed, a leader
+//! awaited, and the final state read: every level, hold, order and journal
+//! entry the checkers need, and every replica's applied index and state
+//! digest (polled until they agree or a bound passes). The checkers then
+//! judge each region.
 //!
 //! # Layout
 //!
 //! - [`history`]: the operation history and its recorder.
-//! - [`workload`]: the flash-sale clients.
+//! - [`workload`]: the workloads' clients (flash sale, mixed, warehouse,
+//!   idempotence) and the region's catalog and opening stock.
+//! - [`final_read`]: the state read after healing.
 //! - [`nemesis`]: the faults and their windows.
 //! - [`checker`]: the checkers, pure, unit-tested on bad histories.
 //! - [`report`]: the per-second series and the HTML report.
@@ -31,6 +35,7 @@
 
 pub mod checker;
 pub mod cli;
+pub mod final_read;
 pub mod history;
 pub mod nemesis;
 pub mod report;
@@ -38,32 +43,27 @@ pub mod rng;
 pub mod target;
 pub mod workload;
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use protos::admin::admin_client::AdminClient;
-use protos::admin::{ClusterStatusRequest, Warehouse};
-use protos::reservation::reservations_client::ReservationsClient;
-use protos::reservation::{GetHoldRequest, HoldState};
-use protos::warehouse::GetLevelsRequest;
-use protos::warehouse::warehouse_inventory_client::WarehouseInventoryClient;
-use region_client::{ClientConfig, ClientError, RegionClient};
+use protos::admin::ClusterStatusRequest;
+use region_client::{ClientConfig, RegionClient};
 use serde::Serialize;
 
 use crate::cluster::{Cluster, ClusterSpec, ClusterTokens, NodeTuning, Ports};
-use crate::seed;
-use checker::{FinalHold, FinalLevel, FinalState, HoldStatus, ReplicaView, Verdict};
-use history::{Op, Recorder};
+use checker::{FinalState, ReplicaView, Verdict};
+use history::{Level, Op, Recorder};
 use nemesis::{FaultWindow, Scenario};
-use workload::{HOT_SKU, WAREHOUSE, WorkerClients, WorkloadConfig};
+use workload::{Catalog, RegionClients, Worker, Workload, WorkloadConfig};
 
 /// Replicas of the region under test.
 pub const REPLICAS: u64 = 3;
 
-/// The region's name.
+/// The region's name (with `-N` appended when a run has several).
 const REGION: &str = "chaos";
 
 /// How long the region may take to elect a leader (at start and after
@@ -72,9 +72,6 @@ const LEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long replicas may take to agree after healing.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Concurrent `GetHold` reads in the final phase.
-const READ_CONCURRENCY: usize = 16;
 
 /// What one run does.
 #[derive(Clone, Debug)]
@@ -98,6 +95,11 @@ pub struct RunConfig {
     pub call_deadline: Duration,
     /// Keep the run's directory (configs, data, logs) even when it passed.
     pub keep_dir: bool,
+    /// The workloads, assigned to each region's clients round robin.
+    pub workloads: Vec<Workload>,
+    /// Independent regions run side by side, each its own Raft group with
+    /// its own warehouses and SKUs, each checked on its own.
+    pub regions: u64,
 }
 
 /// What one run found.
@@ -117,15 +119,20 @@ pub struct RunResult {
     pub failed: usize,
     /// Ops whose outcome the client could not know.
     pub indeterminate: usize,
-    /// Indeterminate reserves whose hold exists (they were applied).
+    /// Indeterminate ops the final read found applied.
     pub indeterminate_applied: usize,
-    /// Indeterminate reserves that were not applied.
+    /// Indeterminate ops the final read found not applied.
     pub indeterminate_not_applied: usize,
     /// The faults applied.
     pub faults: Vec<FaultWindow>,
-    /// The final level of the hot SKU.
-    pub level: FinalLevel,
-    /// Every checker's verdict.
+    /// The workloads that ran.
+    pub workloads: Vec<Workload>,
+    /// The regions that ran.
+    pub regions: u64,
+    /// Every level of every region, read after healing.
+    pub levels: Vec<Level>,
+    /// Every checker's verdict (with several regions, one per checker and
+    /// region, the detail naming the region).
     pub verdicts: Vec<Verdict>,
     /// Whether every checker passed.
     pub passed: bool,
@@ -182,6 +189,28 @@ pub fn reproduce_command(scenario: &Scenario, seed: u64, duration_secs: u64) -> 
     format!("chaos run --scenario {} --seed {seed} --duration {duration_secs}", scenario.name())
 }
 
+/// The command that repeats the run `config` describes: the scenario,
+/// seed and duration, plus the workloads and regions when not the default.
+pub fn reproduce(config: &RunConfig) -> String {
+    let mut command = reproduce_command(&config.scenario, config.seed, config.duration_secs);
+    if config.workloads != [Workload::FlashSale] {
+        let names: Vec<&str> = config.workloads.iter().map(|w| w.name()).collect();
+        let _ = write!(command, " --workload {}", names.join(","));
+    }
+    if config.regions != 1 {
+        let _ = write!(command, " --regions {}", config.regions);
+    }
+    if config.replicas != REPLICAS {
+        let _ = write!(command, " --replicas {}", config.replicas);
+    }
+    command
+}
+
+/// The name of region `index` of a run of `count` regions.
+fn region_name(index: u64, count: u64) -> String {
+    if count == 1 { REGION.to_owned() } else { format!("{REGION}-{index}") }
+}
+
 /// The nodes' settings for `scenario`: fault injection on; with the
 /// crash-during-snapshot fault, no log kept behind a snapshot, so that a new
 /// learner can only catch up by one.
@@ -194,33 +223,65 @@ fn node_tuning(scenario: &Scenario) -> NodeTuning {
 /// or read the region (not a checker failure).
 pub async fn run(config: &RunConfig) -> anyhow::Result<RunResult> {
     let dir = tempfile::Builder::new().prefix("chaos-").tempdir().context("cannot make a directory for the run")?;
-    let tokens = ClusterTokens::generate([WAREHOUSE]).context("cannot generate tokens")?;
-    let spec = ClusterSpec {
-        regiond: config.regiond.clone(),
-        dir: dir.path().to_owned(),
-        cluster_id: format!("chaos-{}", config.seed),
-        region: REGION.into(),
-        replicas: config.replicas,
-        tokens,
-        tuning: node_tuning(&config.scenario),
-        ports: Ports::OwnLoopback,
-    };
-    let mut cluster = Cluster::launch(spec)?;
-    let outcome = drive(config, &mut cluster).await;
-    cluster.shutdown();
-    let (history, faults, state) = match outcome {
-        Ok(found) => found,
-        Err(error) => {
-            let kept = dir.keep();
-            return Err(error.context(format!("logs kept in {}", kept.display())));
+    let recorder = Recorder::new(Instant::now());
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..config.regions {
+        let catalog = Arc::new(Catalog::new(index, &region_name(index, config.regions)));
+        let tokens = ClusterTokens::generate(catalog.warehouses.iter().map(String::as_str))
+            .context("cannot generate tokens")?;
+        let spec = ClusterSpec {
+            regiond: config.regiond.clone(),
+            dir: dir.path().join(&catalog.region),
+            cluster_id: format!("chaos-{}-{}", config.seed, catalog.region),
+            region: catalog.region.clone(),
+            replicas: config.replicas,
+            tokens,
+            tuning: node_tuning(&config.scenario),
+            ports: Ports::OwnLoopback,
+        };
+        let mut cluster = Cluster::launch(spec)?;
+        let (config, recorder) = (config.clone(), recorder.clone());
+        tasks.spawn(async move {
+            let outcome = drive(&config, &catalog, &mut cluster, &recorder).await;
+            cluster.shutdown();
+            let region = catalog.region.clone();
+            outcome.map(|(faults, state)| (catalog, faults, state)).with_context(|| format!("region {region}"))
+        });
+    }
+    let mut regions = Vec::new();
+    let mut failure = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined.context("a region's task failed").and_then(|outcome| outcome) {
+            Ok(found) => regions.push(found),
+            Err(error) => failure = failure.or(Some(error)),
         }
-    };
-    let mut verdicts = checker::check_all(&history, &state);
-    verdicts.extend(nemesis::quorum::no_ack_without_quorum(&history, &faults));
+    }
+    if let Some(error) = failure {
+        let kept = dir.keep();
+        return Err(error.context(format!("logs kept in {}", kept.display())));
+    }
+    regions.sort_by_key(|(catalog, ..)| catalog.index);
+
+    let history = recorder.snapshot();
+    let (mut verdicts, mut faults, mut levels) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut applied, mut not_applied) = (0, 0);
+    for (catalog, region_faults, state) in regions {
+        let ops: Vec<Op> = history.iter().filter(|op| op.region == catalog.region).cloned().collect();
+        let quorum = nemesis::quorum::no_ack_without_quorum(&ops, &region_faults);
+        for mut verdict in checker::check_all(&ops, &state).into_iter().chain(quorum) {
+            if config.regions > 1 {
+                verdict.detail = format!("region {}: {}", catalog.region, verdict.detail);
+            }
+            verdicts.push(verdict);
+        }
+        let settled = checker::settled_indeterminate(&ops, &state);
+        (applied, not_applied) = (applied + settled.0, not_applied + settled.1);
+        faults.extend(region_faults);
+        levels.extend(state.levels);
+    }
     let passed = verdicts.iter().all(|v| v.passed);
     let kept_dir = (!passed || config.keep_dir).then(|| dir.keep());
     let (ok, failed, indeterminate) = history::outcome_counts(&history);
-    let (applied, not_applied, _) = checker::settled_indeterminate(&history, &state);
     Ok(RunResult {
         scenario: config.scenario.name().to_owned(),
         seed: config.seed,
@@ -232,51 +293,54 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<RunResult> {
         indeterminate_applied: applied,
         indeterminate_not_applied: not_applied,
         faults,
-        level: state.level,
+        workloads: config.workloads.clone(),
+        regions: config.regions,
+        levels,
         verdicts,
         passed,
-        reproduce: reproduce_command(&config.scenario, config.seed, config.duration_secs),
+        reproduce: reproduce(config),
         kept_dir,
         series: report::series::per_second(&history),
         history,
     })
 }
 
-/// Setup, load with faults, healing and the final reads.
-async fn drive(config: &RunConfig, cluster: &mut Cluster) -> anyhow::Result<(Vec<Op>, Vec<FaultWindow>, FinalState)> {
+/// One region: setup, load with faults, healing and the final reads.
+async fn drive(
+    config: &RunConfig,
+    catalog: &Arc<Catalog>,
+    cluster: &mut Cluster,
+    recorder: &Recorder,
+) -> anyhow::Result<(Vec<FaultWindow>, FinalState)> {
     let leader = cluster.wait_for_leader(LEADER_TIMEOUT).await?;
-    tracing::info!(leader, scenario = config.scenario.name(), seed = config.seed, "region up");
+    tracing::info!(leader, region = catalog.region, scenario = config.scenario.name(), seed = config.seed, "region up");
     let tokens = cluster.spec().tokens.clone();
     let admin = cluster.client(&tokens.admin, Some(leader), ClientConfig::with_deadline(Duration::from_secs(10)))?;
-    register_warehouse(&admin).await?;
-
-    let recorder = Recorder::new(Instant::now());
-    let setup =
-        cluster.client(&tokens.warehouses[WAREHOUSE], Some(leader), ClientConfig::with_deadline(LEADER_TIMEOUT))?;
-    let initial = workload::receive_op(&setup, &recorder, config.seed, config.clients, config.stock).await;
-    anyhow::ensure!(initial.outcome == history::Outcome::Ok, "the initial stock could not be received");
+    let clients = |call: &ClientConfig| -> anyhow::Result<RegionClients> {
+        let mut warehouses = std::collections::BTreeMap::new();
+        for (warehouse, token) in &tokens.warehouses {
+            warehouses.insert(warehouse.clone(), cluster.client(token, Some(leader), call.clone())?);
+        }
+        Ok(RegionClients { service: cluster.client(&tokens.service, Some(leader), call.clone())?, warehouses })
+    };
+    let opener = clients(&ClientConfig::with_deadline(LEADER_TIMEOUT))?;
+    let opener = Worker::new(config.clients, config.seed, opener, catalog.clone(), recorder.clone());
+    workload::setup::open_region(&admin, &opener, config.stock).await?;
 
     let call = ClientConfig::with_deadline(config.call_deadline);
-    let clients = (0..config.clients)
-        .map(|_| {
-            Ok(WorkerClients {
-                service: cluster.client(&tokens.service, Some(leader), call.clone())?,
-                warehouse: cluster.client(&tokens.warehouses[WAREHOUSE], Some(leader), call.clone())?,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let workers = (0..config.clients).map(|_| clients(&call)).collect::<anyhow::Result<Vec<_>>>()?;
     let load = WorkloadConfig {
         seed: config.seed,
-        clients: config.clients,
+        workloads: config.workloads.clone(),
         duration: Duration::from_secs(config.duration_secs),
-        receive_one_in: 8,
-        receive_max: 4,
         think: Duration::from_millis(20),
     };
     let until = Instant::now() + load.duration;
+    // Region 0 follows the run's seed, so a one-region run keeps its schedule.
+    let nemesis_seed = config.seed.wrapping_add(catalog.index);
     let (_, faults) = tokio::join!(
-        workload::run(&load, clients, &recorder),
-        nemesis::run(&config.scenario, config.seed, cluster, &admin, recorder.start(), until),
+        workload::run(&load, catalog.clone(), workers, recorder),
+        nemesis::run(&config.scenario, nemesis_seed, cluster, &admin, recorder.start(), until),
     );
     // Heal even when the nemesis stopped on an error, then report it.
     let healed = nemesis::heal_all(cluster, &admin).await;
@@ -284,90 +348,11 @@ async fn drive(config: &RunConfig, cluster: &mut Cluster) -> anyhow::Result<(Vec
     healed?;
 
     let leader = cluster.wait_for_leader(LEADER_TIMEOUT).await?;
-    tracing::info!(leader, "healed; reading the final state");
-    let history = recorder.snapshot();
+    tracing::info!(leader, region = catalog.region, "healed; reading the final state");
     let reader = cluster.client(&tokens.admin, Some(leader), ClientConfig::with_deadline(Duration::from_secs(10)))?;
-    let level = read_level(&reader).await?;
-    let holds = read_holds(&reader, &history).await?;
-    let replicas = converge(cluster, &reader).await;
-    Ok((history, faults, FinalState { level, holds, replicas }))
-}
-
-async fn register_warehouse(admin: &RegionClient) -> anyhow::Result<()> {
-    let warehouse = Warehouse {
-        warehouse_id: WAREHOUSE.into(),
-        region: REGION.into(),
-        name: "Chaos warehouse".into(),
-        location: "127.0.0.1".into(),
-        priority: 1,
-    };
-    seed::register_warehouse(admin, "chaos-register", warehouse)
-        .await
-        .with_context(|| format!("registering {WAREHOUSE}"))
-}
-
-/// The hot SKU's level (a linearizable read on the leader).
-async fn read_level(reader: &RegionClient) -> anyhow::Result<FinalLevel> {
-    let request =
-        GetLevelsRequest { warehouse_id: WAREHOUSE.into(), skus: vec![HOT_SKU.into()], page: None, stale: false };
-    let response = reader
-        .call("WarehouseInventory/GetLevels", request, |channel, request| async move {
-            WarehouseInventoryClient::new(channel).get_levels(request).await
-        })
-        .await
-        .context("reading the final level")?;
-    let level = response
-        .levels
-        .into_iter()
-        .find(|l| l.sku == HOT_SKU && l.warehouse_id == WAREHOUSE)
-        .context("the final levels do not include the hot SKU")?;
-    Ok(FinalLevel { on_hand: level.on_hand, held: level.held, allocated: level.allocated })
-}
-
-/// Every reserved hold id of `history`, read with `GetHold`.
-async fn read_holds(reader: &RegionClient, history: &[Op]) -> anyhow::Result<BTreeMap<String, Option<FinalHold>>> {
-    let ids: Vec<String> = history.iter().filter_map(Op::reserve).map(|(id, _)| id.to_owned()).collect();
-    let mut tasks = tokio::task::JoinSet::new();
-    let chunk = ids.len().div_ceil(READ_CONCURRENCY).max(1);
-    for part in ids.chunks(chunk) {
-        let (reader, part) = (reader.clone(), part.to_vec());
-        tasks.spawn(async move {
-            let mut found = Vec::with_capacity(part.len());
-            for hold_id in part {
-                let hold = read_hold(&reader, &hold_id).await?;
-                found.push((hold_id, hold));
-            }
-            anyhow::Ok(found)
-        });
-    }
-    let mut holds = BTreeMap::new();
-    while let Some(joined) = tasks.join_next().await {
-        holds.extend(joined.context("a read task failed")??);
-    }
-    Ok(holds)
-}
-
-async fn read_hold(reader: &RegionClient, hold_id: &str) -> anyhow::Result<Option<FinalHold>> {
-    let request = GetHoldRequest { hold_id: hold_id.to_owned() };
-    let result = reader
-        .call("Reservations/GetHold", request, |channel, request| async move {
-            ReservationsClient::new(channel).get_hold(request).await
-        })
-        .await;
-    let hold = match result {
-        Ok(hold) => hold,
-        Err(ClientError::Rejected { status, .. }) if status.code() == tonic::Code::NotFound => return Ok(None),
-        Err(error) => return Err(error).with_context(|| format!("reading hold {hold_id}")),
-    };
-    let status = match HoldState::try_from(hold.state) {
-        Ok(HoldState::Pending) => HoldStatus::Pending,
-        Ok(HoldState::Committed) => HoldStatus::Committed,
-        Ok(HoldState::Released) => HoldStatus::Released,
-        Ok(HoldState::Expired) => HoldStatus::Expired,
-        other => anyhow::bail!("hold {hold_id} has an unknown state {other:?}"),
-    };
-    let quantity = hold.allocations.iter().fold(0u64, |a, l| a.saturating_add(l.quantity));
-    Ok(Some(FinalHold { status, quantity }))
+    let mut state = final_read::read(&reader, catalog, &recorder.snapshot()).await?;
+    state.replicas = converge(cluster, &reader).await;
+    Ok((faults, state))
 }
 
 /// Every replica's own applied index and digest, polled until all agree

@@ -15,7 +15,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left;vertical-align:top}\
 .pass{color:#176b2c;font-weight:bold}.fail{color:#b3261e;font-weight:bold}\
 pre{background:#f4f4f4;padding:.5em;overflow-x:auto}\
-.chart{display:block;margin:.3em 0}.chart .axis{stroke:#888;fill:none}.chart .line{fill:none;stroke-width:1.5}\
+.chart{display:block;margin:.3em 0}.chart .axis{stroke:#888;fill:none}.chart .grid{stroke:#ddd;fill:none}.chart .line{fill:none;stroke-width:1.5}\
 .chart .fault{fill:#f5a623;fill-opacity:.25}.chart .fault-label{font-size:10px;fill:#8a5a00}.chart .tick{font-size:10px;fill:#555}\
 .legend{font-size:.9em}section{border-top:2px solid #ddd;margin-top:2em}";
 
@@ -97,8 +97,12 @@ fn section(html: &mut String, index: usize, run: &RunResult) {
         ("indeterminate, applied", run.indeterminate_applied.to_string()),
         ("indeterminate, not applied", run.indeterminate_not_applied.to_string()),
         (
-            "final level",
-            format!("on_hand {} held {} allocated {}", run.level.on_hand, run.level.held, run.level.allocated),
+            "workloads",
+            format!(
+                "{} in {} region(s)",
+                run.workloads.iter().map(|w| w.name()).collect::<Vec<_>>().join(", "),
+                run.regions
+            ),
         ),
     ];
     html.push_str("<table>");
@@ -188,7 +192,7 @@ fn charts(run: &RunResult) -> [Chart<'_>; 2] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chaos::checker::{FinalLevel, Verdict};
+    use crate::chaos::checker::Verdict;
     use crate::chaos::history::{Op, OpKind, Outcome};
     use crate::chaos::nemesis::FaultWindow;
     use crate::chaos::report::series::per_second;
@@ -197,11 +201,13 @@ mod tests {
         let history: Vec<Op> = (0..20u64)
             .map(|id| Op {
                 id,
+                region: "chaos".into(),
                 client: 0,
-                kind: OpKind::Receive { quantity: 1 },
+                kind: OpKind::Read { sku: "s".into(), warehouse: "w".into(), level: None },
                 invoke_us: id * 300_000,
                 complete_us: id * 300_000 + 20_000,
                 outcome: if id % 5 == 0 { Outcome::Indeterminate } else { Outcome::Ok },
+                error: None,
             })
             .collect();
         RunResult {
@@ -218,7 +224,9 @@ mod tests {
                 FaultWindow { fault: "pause", node: 1, start_us: 1_000_000, end_us: 2_500_000 },
                 FaultWindow { fault: "pause", node: 3, start_us: 4_000_000, end_us: 5_000_000 },
             ],
-            level: FinalLevel { on_hand: 10, held: 4, allocated: 0 },
+            workloads: vec![crate::chaos::workload::Workload::FlashSale],
+            regions: 1,
+            levels: Vec::new(),
             verdicts: vec![
                 Verdict { name: "no-oversell", passed: true, detail: "4 units reserved".into() },
                 Verdict { name: "no-lost-ack", passed, detail: "hold <script>alert(\"x\")</script> & 'y'".into() },

@@ -75,7 +75,8 @@ mod tests {
     use crate::chaos::history::OpKind;
 
     fn op(invoke_us: u64, complete_us: u64, outcome: Outcome) -> Op {
-        Op { id: complete_us, client: 0, kind: OpKind::Receive { quantity: 1 }, invoke_us, complete_us, outcome }
+        let kind = OpKind::Read { sku: "s".into(), warehouse: "w".into(), level: None };
+        Op { id: complete_us, region: "r".into(), client: 0, kind, invoke_us, complete_us, outcome, error: None }
     }
 
     #[test]
