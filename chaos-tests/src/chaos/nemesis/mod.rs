@@ -36,7 +36,6 @@ pub mod quorum;
 pub mod scenario;
 pub mod schedule;
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -80,8 +79,9 @@ const LEADER_WAIT: Duration = Duration::from_secs(10);
 /// asked to change its faults (it may be restarting).
 const SET_FAULTS_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Applies the windows of `scenario`'s schedule for `seed` until `until`,
-/// healing each; windows are timed from `clock` (the history's start).
+/// Applies the windows of `scenario`'s schedule for `seed` from now until
+/// `until`, healing each; windows are recorded in time since `clock` (the
+/// history's start).
 /// `admin` is a client with the admin token.
 pub async fn run(
     scenario: &Scenario,
@@ -92,13 +92,15 @@ pub async fn run(
     until: Instant,
 ) -> anyhow::Result<Vec<FaultWindow>> {
     let members = u64::try_from(cluster.nodes().len()).unwrap_or(u64::MAX);
-    let plan = schedule::plan(scenario.faults(), members, seed, until.saturating_duration_since(clock));
+    // Windows are planned from now (the load's start), recorded from `clock`.
+    let began = Instant::now();
+    let plan = schedule::plan(scenario.faults(), members, seed, until.saturating_duration_since(began));
     if plan.is_empty() && !scenario.faults().is_empty() {
         tracing::warn!(scenario = scenario.name(), "the run is too short for any fault window of this scenario");
     }
     let mut windows = Vec::new();
     for planned in plan {
-        tokio::time::sleep_until((clock + planned.start).into()).await;
+        tokio::time::sleep_until((began + planned.start).into()).await;
         if Instant::now() + planned.length > until {
             tracing::info!(fault = planned.fault.name(), "no time left for the next window; it is skipped");
             break;
@@ -138,78 +140,71 @@ async fn apply(stage: &mut Stage<'_>, planned: &Planned) -> anyhow::Result<Optio
     let mut pick = SplitMix64::new(planned.pick);
     let members = stage.members();
     let followers: Vec<u64> = members.iter().copied().filter(|&node| node != leader).collect();
-    let minority = members.len().saturating_sub(1) / 2;
-    let majority = members.len() / 2 + 1;
-    let length = planned.length;
-    let (targets, (start_us, end_us)) = match fault {
+    let targets = match fault {
         Fault::None => return Ok(None),
-        Fault::LeaderKill => (vec![leader], process::crash(stage, &[leader], length).await?),
-        Fault::FollowerKill => {
-            let targets = choose(&followers, 1, &mut pick);
-            (targets.clone(), process::crash(stage, &targets, length).await?)
+        Fault::FollowerKill | Fault::FollowerPause | Fault::DiskFail => choose(&followers, 1, &mut pick),
+        Fault::MinorityKill | Fault::Split => choose(&members, members.len().saturating_sub(1) / 2, &mut pick),
+        Fault::MajorityKill => choose(&members, members.len() / 2 + 1, &mut pick),
+        Fault::DiskSlow => choose(&members, 1, &mut pick),
+        // The leader, or for a fault of the whole region the leader when
+        // it began.
+        Fault::LeaderKill
+        | Fault::Pause
+        | Fault::MinorityPartition
+        | Fault::Ring
+        | Fault::OneWayInbound
+        | Fault::OneWayOutbound
+        | Fault::SlowLinks
+        | Fault::LossyLinks
+        | Fault::RollingRestart
+        | Fault::MembershipChange
+        | Fault::SnapshotCrash
+        | Fault::ClockJump => vec![leader],
+    };
+    let Some(&first) = targets.first() else {
+        tracing::warn!(fault = fault.name(), members = members.len(), "no node to hit; window skipped");
+        return Ok(None);
+    };
+    let length = planned.length;
+    let mut node = first;
+    let (start_us, end_us) = match fault {
+        Fault::None => return Ok(None),
+        Fault::LeaderKill | Fault::FollowerKill | Fault::MinorityKill | Fault::MajorityKill => {
+            process::crash(stage, &targets, length).await?
         }
-        Fault::MinorityKill => {
-            let targets = choose(&members, minority, &mut pick);
-            (targets.clone(), process::crash(stage, &targets, length).await?)
-        }
-        Fault::MajorityKill => {
-            let targets = choose(&members, majority, &mut pick);
-            (targets.clone(), process::crash(stage, &targets, length).await?)
-        }
-        Fault::Pause => (vec![leader], process::pause(stage, &[leader], length).await?),
-        Fault::FollowerPause => {
-            let targets = choose(&followers, 1, &mut pick);
-            (targets.clone(), process::pause(stage, &targets, length).await?)
-        }
-        Fault::MinorityPartition => {
-            let shape = Shape::Split { side: BTreeSet::from([leader]) };
-            (vec![leader], hold_links(stage, &shape, planned).await?)
-        }
-        Fault::Split => {
-            let side = choose(&members, minority, &mut pick);
-            let shape = Shape::Split { side: side.iter().copied().collect() };
-            (side, hold_links(stage, &shape, planned).await?)
+        Fault::Pause | Fault::FollowerPause => process::pause(stage, &targets, length).await?,
+        Fault::MinorityPartition | Fault::Split => {
+            let shape = Shape::Split { side: targets.iter().copied().collect() };
+            hold_links(stage, &shape, planned).await?
         }
         Fault::Ring => {
             let order = choose(&members, members.len(), &mut pick);
-            (vec![leader], hold_links(stage, &Shape::Ring { order }, planned).await?)
+            hold_links(stage, &Shape::Ring { order }, planned).await?
         }
-        Fault::OneWayInbound | Fault::OneWayOutbound => {
-            let direction =
-                if fault == Fault::OneWayInbound { LinkDirection::Inbound } else { LinkDirection::Outbound };
-            (vec![leader], hold_links(stage, &Shape::OneWay { node: leader, direction }, planned).await?)
+        Fault::OneWayInbound => {
+            hold_links(stage, &Shape::OneWay { node: leader, direction: LinkDirection::Inbound }, planned).await?
         }
-        Fault::SlowLinks => {
-            let shape = Shape::Slow { delay_ms: pick.range(20, 250) };
-            (vec![leader], hold_links(stage, &shape, planned).await?)
+        Fault::OneWayOutbound => {
+            hold_links(stage, &Shape::OneWay { node: leader, direction: LinkDirection::Outbound }, planned).await?
         }
+        Fault::SlowLinks => hold_links(stage, &Shape::Slow { delay_ms: pick.range(20, 250) }, planned).await?,
         Fault::LossyLinks => {
             let drop_ppm = u32::try_from(pick.range(50_000, 300_000)).unwrap_or(partition::DROP_ALL_PPM);
-            (vec![leader], hold_links(stage, &Shape::Lossy { drop_ppm }, planned).await?)
+            hold_links(stage, &Shape::Lossy { drop_ppm }, planned).await?
         }
-        Fault::RollingRestart => (vec![leader], process::rolling_restart(stage, leader).await?),
-        Fault::DiskSlow => {
-            let targets = choose(&members, 1, &mut pick);
-            let delay_ms = pick.range(50, 250);
-            (targets.clone(), hooks::slow_disk(stage, &targets, delay_ms, length).await?)
-        }
-        Fault::DiskFail => {
-            let targets = choose(&followers, 1, &mut pick);
-            (targets.clone(), hooks::failing_disk(stage, &targets, length).await?)
-        }
-        Fault::ClockJump => {
-            let offset_ms = if pick.one_in(2) { hooks::CLOCK_JUMP_MS } else { -hooks::CLOCK_JUMP_MS };
-            (vec![leader], hooks::clock_jump(stage, leader, offset_ms, length).await?)
-        }
+        Fault::RollingRestart => process::rolling_restart(stage, leader).await?,
         Fault::MembershipChange | Fault::SnapshotCrash => {
             let crash = fault == Fault::SnapshotCrash;
             let (start, end, added) = membership::replace_voter(stage, leader, &mut pick, crash).await?;
-            (vec![added], (start, end))
+            node = added;
+            (start, end)
         }
-    };
-    let Some(&node) = targets.first() else {
-        tracing::warn!(fault = fault.name(), members = members.len(), "no node to hit; window skipped");
-        return Ok(None);
+        Fault::DiskSlow => hooks::slow_disk(stage, &targets, pick.range(50, 250), length).await?,
+        Fault::DiskFail => hooks::failing_disk(stage, &targets, length).await?,
+        Fault::ClockJump => {
+            let offset_ms = if pick.one_in(2) { hooks::CLOCK_JUMP_MS } else { -hooks::CLOCK_JUMP_MS };
+            hooks::clock_jump(stage, leader, offset_ms, length).await?
+        }
     };
     tracing::info!(fault = fault.name(), ?targets, leader, start_us, end_us, "fault window healed");
     Ok(Some(FaultWindow { fault: fault.name(), node, start_us, end_us }))
@@ -346,6 +341,8 @@ impl Stage<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     #[test]
