@@ -28,6 +28,8 @@
 //! - [`final_read`]: the state read after healing.
 //! - [`nemesis`]: the faults and their windows.
 //! - [`checker`]: the checkers, pure, unit-tested on bad histories.
+//! - [`linearizability`]: the linearizability checker (a Wing–Gong search).
+//! - [`replay`]: the model replay of a replica's committed log.
 //! - [`report`]: the per-second series and the HTML report.
 //! - [`rng`]: the seeded PRNG every choice comes from.
 //! - [`target`]: what a run drives: a launched region or an existing deployment.
@@ -37,7 +39,9 @@ pub mod checker;
 pub mod cli;
 pub mod final_read;
 pub mod history;
+pub mod linearizability;
 pub mod nemesis;
+pub mod replay;
 pub mod report;
 pub mod rng;
 pub mod target;
@@ -352,6 +356,13 @@ async fn drive(
     let reader = cluster.client(&tokens.admin, Some(leader), ClientConfig::with_deadline(Duration::from_secs(10)))?;
     let mut state = final_read::read(&reader, catalog, &recorder.snapshot()).await?;
     state.replicas = converge(cluster, &reader).await;
+    let nodes: Vec<_> = cluster
+        .nodes()
+        .iter()
+        .map(|n| n.addrs.id)
+        .filter_map(|id| Some((id, cluster.api_endpoints(Some(id)).into_iter().next()?)))
+        .collect();
+    state.log = replay::read::log_for_replay(&reader, &nodes, &catalog.region, &state.replicas).await;
     Ok((faults, state))
 }
 

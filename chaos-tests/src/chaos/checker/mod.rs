@@ -78,5 +78,7 @@ pub fn check_all(history: &[Op], state: &FinalState) -> Vec<Verdict> {
         lifecycle::holds_end_once(history, state),
         idempotence::idempotent_retries(history, state),
         convergence::convergence(state),
+        crate::chaos::linearizability::linearizable(history, state),
+        crate::chaos::replay::model_replay(history, state),
     ]
 }

@@ -131,6 +131,7 @@ fn good() -> (Vec<Op>, FinalState) {
             entry("ship-1", "w1", -2, 0),
         ],
         replicas: replicas(&[(1, 40, "ab"), (2, 40, "ab"), (3, 40, "ab")]),
+        ..FinalState::default()
     };
     (history, state)
 }

@@ -8,28 +8,33 @@ use protos::admin::{LogRecord, ReadLogRequest, log_record::Payload};
 use region_client::RegionClient;
 use region_client::endpoint::EndpointAddr;
 
+use super::LogRead;
 use super::ledger_replay::LogEntry;
+use crate::chaos::checker::ReplicaView;
 
 /// Records asked for per page (the server's maximum).
 const PAGE_RECORDS: u32 = 1_000;
 
-/// The whole log, from index 1 through at least `up_to`, of the first of
-/// `nodes` (`(node id, API address)`) that still keeps all of it and has
-/// applied that far. `client` carries an admin token. Fails with every
-/// node's reason when none can.
-pub async fn read_whole_log(
+/// The whole log of a replica of `region`, from index 1 through the
+/// highest applied index of `replicas` (so every replica's digest can be
+/// compared), from the first of `nodes` (`(node id, API address)`) that
+/// still keeps all of it and has applied that far. `client` carries an
+/// admin token. [`LogRead::Failed`] with every node's reason when none can.
+pub async fn log_for_replay(
     client: &RegionClient,
     nodes: &[(u64, EndpointAddr)],
-    up_to: u64,
-) -> anyhow::Result<Vec<LogEntry>> {
+    region: &str,
+    replicas: &[ReplicaView],
+) -> LogRead {
+    let up_to = replicas.iter().filter_map(|r| r.applied_index).max().unwrap_or(0);
     let mut reasons = Vec::with_capacity(nodes.len());
     for (node, endpoint) in nodes {
         match read_log(client, endpoint, up_to).await {
-            Ok(log) => return Ok(log),
+            Ok(entries) => return LogRead::Read { region: region.to_owned(), entries },
             Err(error) => reasons.push(format!("node {node}: {error:#}")),
         }
     }
-    anyhow::bail!("no replica gave its whole log through index {up_to}: {}", reasons.join("; "))
+    LogRead::Failed(format!("no replica gave its whole log through index {up_to}: {}", reasons.join("; ")))
 }
 
 /// The log of the node at `endpoint`, from index 1 through at least `up_to`
