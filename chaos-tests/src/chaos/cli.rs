@@ -82,13 +82,13 @@ pub struct Common {
 /// A `--workload` value: one workload, or all of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum WorkloadChoice {
-    /// See [`Workload::FlashSale`].
+    /// Many clients reserve one unit of one hot SKU and read its level.
     FlashSale,
-    /// See [`Workload::Mixed`].
+    /// Reserves over many SKUs and two warehouses; commits, releases, expiries.
     Mixed,
-    /// See [`Workload::Warehouse`].
+    /// Receipts, damage, shrink, transfers and shipments.
     Warehouse,
-    /// See [`Workload::Idempotence`].
+    /// Every command sent three times at once, and again later.
     Idempotence,
     /// Every workload.
     All,

@@ -25,8 +25,8 @@ use super::workload::calls::level_of;
 /// Concurrent `GetHold` / `GetOrder` reads.
 const READ_CONCURRENCY: usize = 16;
 
-/// Journal entries asked for per page.
-const JOURNAL_PAGE: u32 = 1000;
+/// Journal entries asked for per page (the most a page may hold).
+const JOURNAL_PAGE: u32 = 500;
 
 /// Most journal pages read (a bound on the loop, far above any run's).
 const JOURNAL_PAGES_MAX: usize = 10_000;

@@ -12,27 +12,25 @@ const RESEND_ONE_IN: u64 = 3;
 
 /// Sends the next command (new or remembered), three times at once.
 pub async fn step(worker: &mut Worker) {
-    let resend = if worker.rng.one_in(RESEND_ONE_IN) {
-        let index = worker.rng.range(0, u64::try_from(worker.memory.sent.len()).unwrap_or(0).saturating_sub(1));
+    let remembered = if worker.rng.one_in(RESEND_ONE_IN) {
+        let last = u64::try_from(worker.memory.sent.len()).unwrap_or(0).saturating_sub(1);
+        let index = worker.rng.range(0, last);
         usize::try_from(index).ok().and_then(|i| worker.memory.sent.get(i)).cloned()
     } else {
         None
     };
-    let kind = match resend {
-        Some(kind) => kind,
-        None => {
-            let kind = new_command(worker);
-            remember(&mut worker.memory.sent, kind.clone());
-            kind
-        }
-    };
+    let fresh = remembered.is_none();
+    let kind = remembered.unwrap_or_else(|| new_command(worker));
     let (a, b, c) = tokio::join!(worker.submit(kind.clone()), worker.submit(kind.clone()), worker.submit(kind.clone()));
+    if !fresh {
+        return;
+    }
     let acked = [a, b, c].iter().any(|s| s.op.outcome == Outcome::Ok);
-    if let (true, OpKind::Reserve { hold_id, .. }) = (acked, &kind)
-        && !worker.memory.pending.contains(hold_id)
-    {
+    if let (true, OpKind::Reserve { hold_id, .. }) = (acked, &kind) {
+        // Only a new hold is committed or released later, once.
         remember(&mut worker.memory.pending, hold_id.clone());
     }
+    remember(&mut worker.memory.sent, kind);
 }
 
 /// A fresh command: a receipt, a reserve, or the commit or release of a
