@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use super::nemesis::{Fault, Scenario};
+use super::target::{Deployment, check_scenario};
 use super::workload::Workload;
 use super::{RunConfig, RunResult};
 
@@ -126,6 +127,12 @@ pub struct RunArgs {
     /// The seed every choice follows from.
     #[arg(long)]
     pub seed: u64,
+    /// Run against the existing region this TOML file describes (its nodes
+    /// and tokens; see `chaos_tests::chaos::target`) instead of launching
+    /// one: no process is started or signalled, so only faults that work
+    /// through the nodes' admin API are allowed.
+    #[arg(long, value_name = "FILE.toml", conflicts_with_all = ["regions", "replicas"])]
+    pub target: Option<PathBuf>,
     /// Shared settings.
     #[command(flatten)]
     pub common: Common,
@@ -151,7 +158,7 @@ pub struct SuiteArgs {
 /// of every run passed.
 pub async fn execute(args: &Args, exe: &Path, out: &mut impl Write) -> anyhow::Result<bool> {
     let regiond = args.regiond.clone().unwrap_or_else(|| exe.with_file_name("regiond"));
-    let (scenarios, seed, common) = match &args.command {
+    let (scenarios, seed, common, target) = match &args.command {
         Command::List => {
             for fault in Fault::ALL {
                 writeln!(out, "{:<20} {}", fault.name(), fault.describe())?;
@@ -162,10 +169,18 @@ pub async fn execute(args: &Args, exe: &Path, out: &mut impl Write) -> anyhow::R
             }
             return Ok(true);
         }
-        Command::Run(run) => (vec![run.scenario.clone()], run.seed, &run.common),
-        Command::Suite(suite) => (suite_scenarios(&suite.faults), suite.seed.unwrap_or_else(clock_seed), &suite.common),
+        Command::Run(run) => {
+            let target = run.target.as_deref().map(Deployment::load).transpose()?;
+            (vec![run.scenario.clone()], run.seed, &run.common, target)
+        }
+        Command::Suite(suite) => {
+            (suite_scenarios(&suite.faults), suite.seed.unwrap_or_else(clock_seed), &suite.common, None)
+        }
     };
-    if !regiond.is_file() {
+    for scenario in &scenarios {
+        check_scenario(scenario, target.as_ref())?;
+    }
+    if target.is_none() && !regiond.is_file() {
         anyhow::bail!(
             "no regiond executable at {}; build it with `cargo build -p regions --bins` (or pass --regiond PATH)",
             regiond.display()
@@ -185,13 +200,10 @@ pub async fn execute(args: &Args, exe: &Path, out: &mut impl Write) -> anyhow::R
             keep_dir: common.keep_dirs,
             workloads: common.workloads(),
             regions: common.regions,
+            target: target.clone(),
         };
         let result = super::run(&config).await.with_context(|| {
-            format!(
-                "scenario {} could not be run; reproduce: {}",
-                scenario.name(),
-                super::reproduce(&config)
-            )
+            format!("scenario {} could not be run; reproduce: {}", scenario.name(), super::reproduce(&config))
         })?;
         out.write_all(result.render().as_bytes())?;
         out.flush()?;

@@ -53,8 +53,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use protos::admin::admin_client::AdminClient;
 use protos::admin::ClusterStatusRequest;
+use protos::admin::admin_client::AdminClient;
 use region_client::{ClientConfig, RegionClient};
 use serde::Serialize;
 
@@ -62,6 +62,7 @@ use crate::cluster::{Cluster, ClusterSpec, ClusterTokens, NodeTuning, Ports};
 use checker::{FinalState, ReplicaView, Verdict};
 use history::{Level, Op, Recorder};
 use nemesis::{FaultWindow, Scenario};
+use target::{Deployment, Target};
 use workload::{Catalog, RegionClients, Worker, Workload, WorkloadConfig};
 
 /// Replicas of the region under test.
@@ -104,6 +105,9 @@ pub struct RunConfig {
     /// Independent regions run side by side, each its own Raft group with
     /// its own warehouses and SKUs, each checked on its own.
     pub regions: u64,
+    /// An existing deployment (one region) to run against instead of
+    /// launching regions: no process is started or signalled.
+    pub target: Option<Deployment>,
 }
 
 /// What one run found.
@@ -207,6 +211,9 @@ pub fn reproduce(config: &RunConfig) -> String {
     if config.replicas != REPLICAS {
         let _ = write!(command, " --replicas {}", config.replicas);
     }
+    if let Some(deployment) = &config.target {
+        let _ = write!(command, " --target {}", deployment.path.display());
+    }
     command
 }
 
@@ -230,24 +237,21 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<RunResult> {
     let recorder = Recorder::new(Instant::now());
     let mut tasks = tokio::task::JoinSet::new();
     for index in 0..config.regions {
-        let catalog = Arc::new(Catalog::new(index, &region_name(index, config.regions)));
-        let tokens = ClusterTokens::generate(catalog.warehouses.iter().map(String::as_str))
-            .context("cannot generate tokens")?;
-        let spec = ClusterSpec {
-            regiond: config.regiond.clone(),
-            dir: dir.path().join(&catalog.region),
-            cluster_id: format!("chaos-{}-{}", config.seed, catalog.region),
-            region: catalog.region.clone(),
-            replicas: config.replicas,
-            tokens,
-            tuning: node_tuning(&config.scenario),
-            ports: Ports::OwnLoopback,
+        let (catalog, mut region) = match &config.target {
+            Some(deployment) => {
+                let region = Target::connect(deployment.clone(), !config.scenario.faults().is_empty()).await?;
+                (Arc::new(Catalog::new(index, region.region())), region)
+            }
+            None => {
+                let catalog = Arc::new(Catalog::new(index, &region_name(index, config.regions)));
+                let cluster = launch(config, dir.path(), &catalog)?;
+                (catalog, Target::Launched(cluster))
+            }
         };
-        let mut cluster = Cluster::launch(spec)?;
         let (config, recorder) = (config.clone(), recorder.clone());
         tasks.spawn(async move {
-            let outcome = drive(&config, &catalog, &mut cluster, &recorder).await;
-            cluster.shutdown();
+            let outcome = drive(&config, &catalog, &mut region, &recorder).await;
+            region.shutdown();
             let region = catalog.region.clone();
             outcome.map(|(faults, state)| (catalog, faults, state)).with_context(|| format!("region {region}"))
         });
@@ -260,7 +264,12 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<RunResult> {
             Err(error) => failure = failure.or(Some(error)),
         }
     }
+    // A deployment's logs are its own: the directory holds nothing then.
+    let launched = config.target.is_none();
     if let Some(error) = failure {
+        if !launched {
+            return Err(error);
+        }
         let kept = dir.keep();
         return Err(error.context(format!("logs kept in {}", kept.display())));
     }
@@ -284,7 +293,7 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<RunResult> {
         levels.extend(state.levels);
     }
     let passed = verdicts.iter().all(|v| v.passed);
-    let kept_dir = (!passed || config.keep_dir).then(|| dir.keep());
+    let kept_dir = (launched && (!passed || config.keep_dir)).then(|| dir.keep());
     let (ok, failed, indeterminate) = history::outcome_counts(&history);
     Ok(RunResult {
         scenario: config.scenario.name().to_owned(),
@@ -309,23 +318,41 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<RunResult> {
     })
 }
 
+/// Launches the region of `catalog` (one token per warehouse) under `dir`.
+fn launch(config: &RunConfig, dir: &std::path::Path, catalog: &Catalog) -> anyhow::Result<Cluster> {
+    let tokens =
+        ClusterTokens::generate(catalog.warehouses.iter().map(String::as_str)).context("cannot generate tokens")?;
+    let spec = ClusterSpec {
+        regiond: config.regiond.clone(),
+        dir: dir.join(&catalog.region),
+        cluster_id: format!("chaos-{}-{}", config.seed, catalog.region),
+        region: catalog.region.clone(),
+        replicas: config.replicas,
+        tokens,
+        tuning: node_tuning(&config.scenario),
+        ports: Ports::OwnLoopback,
+    };
+    Ok(Cluster::launch(spec)?)
+}
+
 /// One region: setup, load with faults, healing and the final reads.
 async fn drive(
     config: &RunConfig,
     catalog: &Arc<Catalog>,
-    cluster: &mut Cluster,
+    region: &mut Target,
     recorder: &Recorder,
 ) -> anyhow::Result<(Vec<FaultWindow>, FinalState)> {
-    let leader = cluster.wait_for_leader(LEADER_TIMEOUT).await?;
+    let leader = region.wait_for_leader(LEADER_TIMEOUT).await?;
     tracing::info!(leader, region = catalog.region, scenario = config.scenario.name(), seed = config.seed, "region up");
-    let tokens = cluster.spec().tokens.clone();
-    let admin = cluster.client(&tokens.admin, Some(leader), ClientConfig::with_deadline(Duration::from_secs(10)))?;
+    let tokens = region.tokens().clone();
+    let admin = region.client(&tokens.admin, Some(leader), ClientConfig::with_deadline(Duration::from_secs(10)))?;
     let clients = |call: &ClientConfig| -> anyhow::Result<RegionClients> {
         let mut warehouses = std::collections::BTreeMap::new();
-        for (warehouse, token) in &tokens.warehouses {
-            warehouses.insert(warehouse.clone(), cluster.client(token, Some(leader), call.clone())?);
+        for warehouse in &catalog.warehouses {
+            let token = region.warehouse_token(warehouse)?;
+            warehouses.insert(warehouse.clone(), region.client(token, Some(leader), call.clone())?);
         }
-        Ok(RegionClients { service: cluster.client(&tokens.service, Some(leader), call.clone())?, warehouses })
+        Ok(RegionClients { service: region.client(&tokens.service, Some(leader), call.clone())?, warehouses })
     };
     let opener = clients(&ClientConfig::with_deadline(LEADER_TIMEOUT))?;
     let opener = Worker::new(config.clients, config.seed, opener, catalog.clone(), recorder.clone());
@@ -344,50 +371,37 @@ async fn drive(
     let nemesis_seed = config.seed.wrapping_add(catalog.index);
     let (_, faults) = tokio::join!(
         workload::run(&load, catalog.clone(), workers, recorder),
-        nemesis::run(&config.scenario, nemesis_seed, cluster, &admin, recorder.start(), until),
+        nemesis::run(&config.scenario, nemesis_seed, region, &admin, recorder.start(), until),
     );
     // Heal even when the nemesis stopped on an error, then report it.
-    let healed = nemesis::heal_all(cluster, &admin).await;
+    let healed = nemesis::heal_all(region, &admin).await;
     let faults = faults?;
     healed?;
 
-    let leader = cluster.wait_for_leader(LEADER_TIMEOUT).await?;
+    let leader = region.wait_for_leader(LEADER_TIMEOUT).await?;
     tracing::info!(leader, region = catalog.region, "healed; reading the final state");
-    let reader = cluster.client(&tokens.admin, Some(leader), ClientConfig::with_deadline(Duration::from_secs(10)))?;
+    let reader = region.client(&tokens.admin, Some(leader), ClientConfig::with_deadline(Duration::from_secs(10)))?;
     let mut state = final_read::read(&reader, catalog, &recorder.snapshot()).await?;
-    state.replicas = converge(cluster, &reader).await;
-    let nodes: Vec<_> = cluster
-        .nodes()
-        .iter()
-        .map(|n| n.addrs.id)
-        .filter_map(|id| Some((id, cluster.api_endpoints(Some(id)).into_iter().next()?)))
-        .collect();
+    state.replicas = converge(region, &reader).await;
+    let nodes = region.nodes();
     state.log = replay::read::log_for_replay(&reader, &nodes, &catalog.region, &state.replicas).await;
     Ok((faults, state))
 }
 
 /// Every replica's own applied index and digest, polled until all agree
 /// or [`CONVERGE_TIMEOUT`] passes; the last poll either way.
-async fn converge(cluster: &Cluster, reader: &RegionClient) -> Vec<ReplicaView> {
+async fn converge(region: &Target, reader: &RegionClient) -> Vec<ReplicaView> {
     let deadline = Instant::now() + CONVERGE_TIMEOUT;
     loop {
         let mut views = Vec::new();
-        for node in cluster.nodes() {
-            let id = node.addrs.id;
-            let endpoint = cluster.api_endpoints(Some(id)).into_iter().next();
-            let status = match endpoint {
-                Some(endpoint) => reader
-                    .call_endpoint(
-                        &endpoint,
-                        "Admin/ClusterStatus",
-                        ClusterStatusRequest::default(),
-                        |channel, r| async { AdminClient::new(channel).cluster_status(r).await },
-                    )
-                    .await
-                    .ok()
-                    .and_then(|s| s.groups.into_iter().next()),
-                None => None,
-            };
+        for (id, endpoint) in region.nodes() {
+            let status = reader
+                .call_endpoint(&endpoint, "Admin/ClusterStatus", ClusterStatusRequest::default(), |channel, r| async {
+                    AdminClient::new(channel).cluster_status(r).await
+                })
+                .await
+                .ok()
+                .and_then(|s| s.groups.into_iter().next());
             views.push(match status {
                 Some(group) => {
                     ReplicaView { node: id, applied_index: Some(group.applied_index), digest: hex(&group.state_digest) }

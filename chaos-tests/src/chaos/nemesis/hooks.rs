@@ -68,7 +68,7 @@ pub(super) async fn failing_disk(stage: &mut Stage<'_>, nodes: &[u64], length: D
     for &node in nodes {
         let deadline = Instant::now() + STOP_TIMEOUT;
         let status = loop {
-            if let Some(status) = stage.cluster.take_exited(node)? {
+            if let Some(status) = stage.cluster_mut()?.take_exited(node)? {
                 break status;
             }
             if Instant::now() > deadline {
@@ -83,7 +83,7 @@ pub(super) async fn failing_disk(stage: &mut Stage<'_>, nodes: &[u64], length: D
     tokio::time::sleep(length.saturating_sub(began.elapsed())).await;
     let end = stage.now_us();
     for &node in nodes {
-        stage.cluster.start_node(node, false).with_context(|| format!("restarting node {node}"))?;
+        stage.cluster_mut()?.start_node(node, false).with_context(|| format!("restarting node {node}"))?;
     }
     Ok((start, end))
 }

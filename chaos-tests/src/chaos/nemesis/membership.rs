@@ -47,7 +47,7 @@ pub(super) async fn replace_voter(
     if crash_in_snapshot {
         snapshot(stage, leader).await?;
     }
-    let new = stage.cluster.add_node()?;
+    let new = stage.cluster_mut()?.add_node()?;
     stage.wait_status(new, STEP_TIMEOUT, |_| true).await.with_context(|| format!("new node {new} never answered"))?;
     if crash_in_snapshot {
         let slow = LinkRule {
@@ -61,19 +61,19 @@ pub(super) async fn replace_voter(
         // The header arrives after one delay, the data after another.
         tokio::time::sleep(Duration::from_millis(pick.range(SNAPSHOT_DELAY_MS * 5 / 4, SNAPSHOT_DELAY_MS * 11 / 4)))
             .await;
-        stage.cluster.kill_node(new)?;
+        stage.cluster_mut()?.kill_node(new)?;
         let received =
-            std::fs::read_to_string(&stage.cluster.node(new)?.log).is_ok_and(|log| log.contains(SNAPSHOT_RECEIVED));
+            std::fs::read_to_string(&stage.cluster()?.node(new)?.log).is_ok_and(|log| log.contains(SNAPSHOT_RECEIVED));
         tracing::info!(node = new, mid_transfer = !received, "learner killed while the snapshot was sent");
         // The restart clears its link faults (they live in memory only).
-        stage.cluster.start_node(new, false)?;
+        stage.cluster_mut()?.start_node(new, false)?;
         let target = stage.status(leader).await.map_or(0, |status| status.commit_index);
         stage
             .wait_status(new, STEP_TIMEOUT, |status| status.applied_index >= target)
             .await
             .with_context(|| format!("restarted learner {new} did not catch up to index {target}"))?;
         let by_snapshot =
-            std::fs::read_to_string(&stage.cluster.node(new)?.log).is_ok_and(|log| log.contains(SNAPSHOT_RECEIVED));
+            std::fs::read_to_string(&stage.cluster()?.node(new)?.log).is_ok_and(|log| log.contains(SNAPSHOT_RECEIVED));
         tracing::info!(node = new, by_snapshot, "restarted learner caught up");
     } else {
         add_learner(stage, new, true).await?;
@@ -83,9 +83,10 @@ pub(super) async fn replace_voter(
     let mut next: Vec<u64> = voters.iter().copied().filter(|&voter| voter != old).collect();
     next.push(new);
     change_voters(stage, next).await?;
-    tokio::task::block_in_place(|| stage.cluster.remove_node(old))?;
+    let cluster = stage.cluster_mut()?;
+    tokio::task::block_in_place(|| cluster.remove_node(old))?;
     tracing::info!(added = new, removed = old, "voter replaced");
-    stage.cluster.wait_for_leader(LEADER_WAIT).await?;
+    stage.cluster_mut()?.wait_for_leader(LEADER_WAIT).await?;
     Ok((start, stage.now_us(), new))
 }
 
@@ -111,7 +112,7 @@ async fn snapshot(stage: &Stage<'_>, leader: u64) -> anyhow::Result<()> {
 /// Adds node `id` as a learner through the leader; `blocking` waits until
 /// it has caught up.
 async fn add_learner(stage: &Stage<'_>, id: u64, blocking: bool) -> anyhow::Result<()> {
-    let addrs = stage.cluster.node(id)?.addrs.clone();
+    let addrs = stage.cluster()?.node(id)?.addrs.clone();
     let request = AddLearnerRequest {
         group_id: String::new(),
         node_id: id,

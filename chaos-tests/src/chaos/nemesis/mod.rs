@@ -1,4 +1,5 @@
-//! The nemesis: named faults applied to a running [`Cluster`] on a
+//! The nemesis: named faults applied to a running region ([`Target`]: a
+//! [`Cluster`] the harness launched, or a deployment it did not) on a
 //! schedule drawn from the seed, each healed before the next, with the
 //! window of every fault recorded.
 //!
@@ -25,7 +26,8 @@
 //! - [`quorum`]: the check that goes with the majority kill.
 //!
 //! **Invariant:** only processes the cluster started are signalled, by pid
-//! (the launcher's own invariant; this module never runs `kill` itself).
+//! (the launcher's own invariant; this module never runs `kill` itself); a
+//! deployment's processes are never touched, only its admin API.
 
 pub mod fault;
 mod hooks;
@@ -51,6 +53,7 @@ use schedule::Planned;
 
 use super::history::micros;
 use super::rng::SplitMix64;
+use super::target::Target;
 use crate::cluster::Cluster;
 
 /// When a fault was in force.
@@ -86,12 +89,12 @@ const SET_FAULTS_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn run(
     scenario: &Scenario,
     seed: u64,
-    cluster: &mut Cluster,
+    region: &mut Target,
     admin: &RegionClient,
     clock: Instant,
     until: Instant,
 ) -> anyhow::Result<Vec<FaultWindow>> {
-    let members = u64::try_from(cluster.nodes().len()).unwrap_or(u64::MAX);
+    let members = u64::try_from(region.node_ids().len()).unwrap_or(u64::MAX);
     // Windows are planned from now (the load's start), recorded from `clock`.
     let began = Instant::now();
     let plan = schedule::plan(scenario.faults(), members, seed, until.saturating_duration_since(began));
@@ -105,7 +108,7 @@ pub async fn run(
             tracing::info!(fault = planned.fault.name(), "no time left for the next window; it is skipped");
             break;
         }
-        let mut stage = Stage { cluster: &mut *cluster, admin, clock };
+        let mut stage = Stage { region: &mut *region, admin, clock };
         if let Some(window) = apply(&mut stage, &planned).await? {
             windows.push(window);
         }
@@ -115,22 +118,24 @@ pub async fn run(
 
 /// Undoes every fault: continues paused nodes, starts stopped ones, clears
 /// every node's link faults.
-pub async fn heal_all(cluster: &mut Cluster, admin: &RegionClient) -> anyhow::Result<()> {
-    let stage = Stage { cluster, admin, clock: Instant::now() };
-    for id in stage.members() {
-        stage.cluster.resume_node(id)?;
-        if !stage.cluster.node(id)?.is_started() {
-            stage.cluster.start_node(id, false)?;
+pub async fn heal_all(region: &mut Target, admin: &RegionClient) -> anyhow::Result<()> {
+    if let Target::Launched(cluster) = region {
+        let ids: Vec<u64> = cluster.nodes().iter().map(|node| node.addrs.id).collect();
+        for id in ids {
+            cluster.resume_node(id)?;
+            if !cluster.node(id)?.is_started() {
+                cluster.start_node(id, false)?;
+            }
         }
     }
-    partition::heal(&stage).await
+    partition::heal(&Stage { region, admin, clock: Instant::now() }).await
 }
 
 /// One window: looks up the leader, picks the targets, applies, holds and
 /// heals `planned`'s fault. `None` when it was skipped (no leader).
 async fn apply(stage: &mut Stage<'_>, planned: &Planned) -> anyhow::Result<Option<FaultWindow>> {
     let fault = planned.fault;
-    let leader = match stage.cluster.wait_for_leader(LEADER_WAIT).await {
+    let leader = match stage.region.wait_for_leader(LEADER_WAIT).await {
         Ok(leader) => leader,
         Err(error) => {
             tracing::warn!(%error, fault = fault.name(), "no leader to aim at; window skipped");
@@ -238,7 +243,7 @@ fn choose(from: &[u64], count: usize, pick: &mut SplitMix64) -> Vec<u64> {
 /// What a window works with: the cluster, an admin client, the run's clock.
 pub(super) struct Stage<'a> {
     /// The region.
-    cluster: &'a mut Cluster,
+    region: &'a mut Target,
     /// A client with the admin token.
     admin: &'a RegionClient,
     /// When the run (its history) started.
@@ -253,13 +258,23 @@ impl Stage<'_> {
 
     /// The current members' ids.
     fn members(&self) -> Vec<u64> {
-        self.cluster.nodes().iter().map(|node| node.addrs.id).collect()
+        self.region.node_ids()
     }
 
     /// Node `id`'s client-facing address.
     fn endpoint(&self, id: u64) -> anyhow::Result<EndpointAddr> {
-        let api = self.cluster.node(id)?.addrs.api;
-        EndpointAddr::parse(&api.to_string()).with_context(|| format!("node {id}'s API address {api}"))
+        self.region.api_endpoint(id)
+    }
+
+    /// The launched processes (an error against a deployment, whose
+    /// processes the harness never signals).
+    fn cluster(&self) -> anyhow::Result<&Cluster> {
+        self.region.launched()
+    }
+
+    /// The launched processes, to kill, pause or restart them.
+    fn cluster_mut(&mut self) -> anyhow::Result<&mut Cluster> {
+        self.region.launched_mut()
     }
 
     /// Node `id`'s own view of the group, if it answers.

@@ -11,13 +11,13 @@ use super::{LEADER_WAIT, Stage};
 /// first restart, in microseconds since the run started.
 pub(super) async fn crash(stage: &mut Stage<'_>, nodes: &[u64], length: Duration) -> anyhow::Result<(u64, u64)> {
     for &node in nodes {
-        stage.cluster.kill_node(node)?;
+        stage.cluster_mut()?.kill_node(node)?;
     }
     let start = stage.now_us();
     tokio::time::sleep(length).await;
     let end = stage.now_us();
     for &node in nodes {
-        stage.cluster.start_node(node, false)?;
+        stage.cluster_mut()?.start_node(node, false)?;
     }
     Ok((start, end))
 }
@@ -25,13 +25,13 @@ pub(super) async fn crash(stage: &mut Stage<'_>, nodes: &[u64], length: Duration
 /// Suspends `nodes` (SIGSTOP), holds for `length`, continues them.
 pub(super) async fn pause(stage: &mut Stage<'_>, nodes: &[u64], length: Duration) -> anyhow::Result<(u64, u64)> {
     for &node in nodes {
-        stage.cluster.pause_node(node)?;
+        stage.cluster_mut()?.pause_node(node)?;
     }
     let start = stage.now_us();
     tokio::time::sleep(length).await;
     let end = stage.now_us();
     for &node in nodes {
-        stage.cluster.resume_node(node)?;
+        stage.cluster_mut()?.resume_node(node)?;
     }
     Ok((start, end))
 }
@@ -47,9 +47,10 @@ pub(super) async fn rolling_restart(stage: &mut Stage<'_>, leader: u64) -> anyho
     for node in order {
         // A clean stop waits for the process (up to its grace period): let
         // the runtime move the workload's tasks to another thread meanwhile.
-        tokio::task::block_in_place(|| stage.cluster.stop_node(node))?;
-        stage.cluster.start_node(node, false)?;
-        stage.cluster.wait_for_leader(LEADER_WAIT).await?;
+        let cluster = stage.cluster_mut()?;
+        tokio::task::block_in_place(|| cluster.stop_node(node))?;
+        stage.cluster_mut()?.start_node(node, false)?;
+        stage.cluster_mut()?.wait_for_leader(LEADER_WAIT).await?;
         stage.wait_following(node, Duration::from_secs(10)).await?;
     }
     Ok((start, stage.now_us()))

@@ -90,6 +90,27 @@ impl Chart<'_> {
             HEIGHT - 6.0,
             escape(self.unit),
         );
+        // A light grid line and label at half height, and a tick every
+        // round number of seconds (about eight along the axis).
+        let _ = write!(
+            svg,
+            r#"<path class="grid" d="M{LEFT} {:.1} H{:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            y(y_max / 2.0),
+            LEFT + plot_w,
+            LEFT - 4.0,
+            y(y_max / 2.0) + 3.0,
+            format_value(y_max / 2.0),
+        );
+        let step = nice_max(seconds / 8.0).max(1.0) as u64;
+        for second in (step..self.seconds).step_by(usize::try_from(step).unwrap_or(usize::MAX)) {
+            let at = x(second as f64);
+            let _ = write!(
+                svg,
+                r#"<path class="axis" d="M{at:.1} {:.1} v4"/><text class="tick" x="{at:.1}" y="{:.1}" text-anchor="middle">{second}</text>"#,
+                TOP + plot_h,
+                TOP + plot_h + 14.0,
+            );
+        }
         for line in &self.lines {
             let mut d = String::new();
             let mut pen_down = false;

@@ -26,126 +26,44 @@
 //! [`check_scenario`] refuses the others before anything runs. The region's
 //! name is read from the nodes (`ClusterStatus`), and every listed node must
 //! answer as the id the file gives it.
+//!
+//! - [`file`] (`target_file.rs`): the target file, read and checked.
+//! - `target_test.rs`: a whole run against a region the test launches itself.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+#[path = "target_file.rs"]
+pub mod file;
+#[cfg(test)]
+#[path = "target_test.rs"]
+mod run_test;
+
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use protos::admin::admin_client::AdminClient;
 use protos::admin::{ClusterStatusRequest, ClusterStatusResponse};
 use region_client::{BearerToken, ClientConfig, EndpointAddr, RegionClient};
-use serde::Deserialize;
 
-use super::nemesis::Fault;
+pub use file::Deployment;
+
+use super::nemesis::{Fault, Scenario};
 use crate::cluster::{self, Cluster, ClusterTokens};
 
 /// How long one status call to a node of a deployment may take.
 const PROBE_DEADLINE: Duration = Duration::from_secs(5);
 
-/// The target file, as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TargetFile {
-    nodes: Vec<NodeEntry>,
-    tokens: TokensEntry,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NodeEntry {
-    id: u64,
-    api_addr: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokensEntry {
-    admin: String,
-    service: String,
-    #[serde(default)]
-    warehouses: BTreeMap<String, String>,
-}
-
-/// An existing deployment, as its target file describes it (tokens
-/// resolved), before any node was asked anything.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Deployment {
-    /// The file it was read from (for the reproduce command).
-    pub path: PathBuf,
-    /// Every node: its id and API address.
-    pub nodes: Vec<(u64, EndpointAddr)>,
-    /// The credentials.
-    pub tokens: ClusterTokens,
-}
-
-impl Deployment {
-    /// Reads the target file at `path`, resolving `env:NAME` tokens from
-    /// the environment.
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read the target file {}", path.display()))?;
-        Self::parse(path, &text, &|name| std::env::var(name).ok())
-            .with_context(|| format!("bad target file {}", path.display()))
-    }
-
-    /// Parses a target file's `text`; `env` looks up environment variables.
-    fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let file: TargetFile = toml::from_str(text)?;
-        anyhow::ensure!(!file.nodes.is_empty(), "`nodes` lists no node");
-        let mut seen = BTreeSet::new();
-        let mut nodes = Vec::with_capacity(file.nodes.len());
-        for node in file.nodes {
-            anyhow::ensure!(seen.insert(node.id), "node id {} is listed twice", node.id);
-            let addr = EndpointAddr::parse(&node.api_addr)
-                .with_context(|| format!("node {}: bad api_addr `{}`", node.id, node.api_addr))?;
-            nodes.push((node.id, addr));
-        }
-        let secret = |field: &str, value: &str| -> anyhow::Result<String> {
-            let token = match value.strip_prefix("env:") {
-                Some(name) => {
-                    env(name).with_context(|| format!("{field}: environment variable `{name}` is not set"))?
-                }
-                None => value.to_owned(),
-            };
-            BearerToken::parse(&token).with_context(|| format!("{field}: not a usable token"))?;
-            Ok(token)
-        };
-        let tokens = ClusterTokens {
-            admin: secret("tokens.admin", &file.tokens.admin)?,
-            service: secret("tokens.service", &file.tokens.service)?,
-            warehouses: file
-                .tokens
-                .warehouses
-                .iter()
-                .map(|(warehouse, value)| {
-                    Ok((warehouse.clone(), secret(&format!("tokens.warehouses.{warehouse}"), value)?))
-                })
-                .collect::<anyhow::Result<_>>()?,
-        };
-        Ok(Self { path: path.to_owned(), nodes, tokens })
-    }
-}
-
-/// Whether `fault` works through the admin API alone (no process is
-/// started or signalled), so it can run against a deployment. Faults not
-/// named here are refused there.
-pub fn through_admin_api(fault: Fault) -> bool {
-    matches!(fault, Fault::None | Fault::MinorityPartition)
-}
-
 /// Fails, naming the scenario, when `scenario` needs processes the harness
 /// would not own (a deployment target); `Ok` for a launched region.
-pub fn check_scenario(scenario: Fault, deployment: Option<&Deployment>) -> anyhow::Result<()> {
+pub fn check_scenario(scenario: &Scenario, deployment: Option<&Deployment>) -> anyhow::Result<()> {
     if let Some(deployment) = deployment
-        && !through_admin_api(scenario)
+        && scenario.needs_processes()
     {
+        let allowed: Vec<&str> = Fault::ALL.into_iter().filter(|f| !f.needs_processes()).map(Fault::name).collect();
         anyhow::bail!(
             "scenario {} kills, pauses or restarts processes, which the harness does not do to a deployment it did not \
              start (--target {}); against a target only these work through the admin API: {}",
             scenario.name(),
             deployment.path.display(),
-            Fault::ALL.into_iter().filter(|&f| through_admin_api(f)).map(Fault::name).collect::<Vec<_>>().join(", ")
+            allowed.join(", ")
         );
     }
     Ok(())
@@ -225,9 +143,13 @@ impl Target {
     /// in file order for a deployment.
     pub fn nodes(&self) -> Vec<(u64, EndpointAddr)> {
         match self {
-            Self::Launched(cluster) => {
-                cluster.nodes().iter().map(|n| n.addrs.id).zip(cluster.api_endpoints(None)).collect()
-            }
+            Self::Launched(cluster) => cluster
+                .nodes()
+                .iter()
+                .map(|n| {
+                    (n.addrs.id, EndpointAddr::parse(&n.addrs.api.to_string()).expect("a socket address is host:port"))
+                })
+                .collect(),
             Self::Existing { deployment, .. } => deployment.nodes.clone(),
         }
     }
@@ -271,13 +193,19 @@ impl Target {
 
     /// The launched processes, for the faults that kill, pause or restart
     /// them; an error for a deployment (the harness never signals it).
-    pub fn processes(&mut self) -> anyhow::Result<&mut Cluster> {
+    pub fn launched_mut(&mut self) -> anyhow::Result<&mut Cluster> {
         match self {
             Self::Launched(cluster) => Ok(cluster),
-            Self::Existing { deployment, .. } => anyhow::bail!(
-                "the region of {} was not started by the harness: no process fault",
-                deployment.path.display()
-            ),
+            Self::Existing { deployment, .. } => Err(not_launched(deployment)),
+        }
+    }
+
+    /// The launched processes (their files, addresses), read-only; an
+    /// error for a deployment.
+    pub fn launched(&self) -> anyhow::Result<&Cluster> {
+        match self {
+            Self::Launched(cluster) => Ok(cluster),
+            Self::Existing { deployment, .. } => Err(not_launched(deployment)),
         }
     }
 
@@ -287,6 +215,14 @@ impl Target {
             cluster.shutdown();
         }
     }
+}
+
+/// Why a deployment has no processes to fault.
+fn not_launched(deployment: &Deployment) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the region of {} was not started by the harness: it has no process to kill, pause or restart",
+        deployment.path.display()
+    )
 }
 
 /// The `ClusterStatus` of the node at `addr`.
@@ -300,78 +236,22 @@ async fn status(admin: &RegionClient, addr: &EndpointAddr) -> anyhow::Result<Clu
 
 #[cfg(test)]
 mod tests {
+    use super::file::tests::{FILE, parse};
     use super::*;
-
-    const FILE: &str = r#"
-        [[nodes]]
-        id = 1
-        api_addr = "127.0.0.2:7201"
-        [[nodes]]
-        id = 2
-        api_addr = "127.0.0.3:7202"
-
-        [tokens]
-        admin = "env:CHAOS_TEST_ADMIN"
-        service = "service-token-0123456789"
-        [tokens.warehouses]
-        wh-1 = "env:CHAOS_TEST_WH"
-    "#;
-
-    fn env(name: &str) -> Option<String> {
-        match name {
-            "CHAOS_TEST_ADMIN" => Some("admin-token-0123456789".into()),
-            "CHAOS_TEST_WH" => Some("warehouse-token-0123456789".into()),
-            _ => None,
-        }
-    }
-
-    fn parse(text: &str) -> anyhow::Result<Deployment> {
-        Deployment::parse(Path::new("t.toml"), text, &env)
-    }
-
-    fn error(text: &str) -> String {
-        format!("{:#}", parse(text).unwrap_err())
-    }
-
-    #[test]
-    fn a_target_file_resolves_env_tokens() {
-        let deployment = parse(FILE).unwrap();
-        let ids: Vec<u64> = deployment.nodes.iter().map(|(id, _)| *id).collect();
-        assert_eq!(ids, [1, 2]);
-        assert_eq!(deployment.nodes[1].1, EndpointAddr::parse("127.0.0.3:7202").unwrap());
-        assert_eq!(deployment.tokens.admin, "admin-token-0123456789");
-        assert_eq!(deployment.tokens.service, "service-token-0123456789");
-        assert_eq!(deployment.tokens.warehouses["wh-1"], "warehouse-token-0123456789");
-    }
-
-    #[test]
-    fn bad_target_files_are_named() {
-        let unset = FILE.replace("env:CHAOS_TEST_WH", "env:CHAOS_TEST_UNSET");
-        assert!(
-            error(&unset).contains("tokens.warehouses.wh-1: environment variable `CHAOS_TEST_UNSET`"),
-            "{}",
-            error(&unset)
-        );
-        assert!(error(&FILE.replace("id = 2", "id = 1")).contains("node id 1 is listed twice"));
-        assert!(error(&FILE.replace("127.0.0.3:7202", "not an address")).contains("node 2: bad api_addr"));
-        assert!(error(&FILE.replace("service-token-0123456789", "has space")).contains("tokens.service"));
-        assert!(error(&FILE.replace("[tokens]", "colour = 1\n[tokens]")).contains("colour"));
-        let no_nodes = FILE.split("[tokens]").nth(1).map(|t| format!("nodes = []\n[tokens]{t}")).unwrap();
-        assert!(error(&no_nodes).contains("no node"), "{}", error(&no_nodes));
-    }
 
     #[test]
     fn only_admin_api_faults_run_against_a_deployment() {
         let deployment = parse(FILE).unwrap();
         for fault in Fault::ALL {
-            assert!(check_scenario(fault, None).is_ok(), "a launched region takes every fault");
-            let checked = check_scenario(fault, Some(&deployment));
-            assert_eq!(checked.is_ok(), through_admin_api(fault), "{}", fault.name());
+            let scenario = Scenario::single(fault);
+            assert!(check_scenario(&scenario, None).is_ok(), "a launched region takes every fault");
+            let checked = check_scenario(&scenario, Some(&deployment));
+            assert_eq!(checked.is_ok(), !fault.needs_processes(), "{}", fault.name());
             if let Err(error) = checked {
                 assert!(error.to_string().contains(fault.name()), "{error}");
             }
         }
-        assert!(check_scenario(Fault::MinorityPartition, Some(&deployment)).is_ok());
-        assert!(check_scenario(Fault::LeaderKill, Some(&deployment)).is_err());
+        assert!(check_scenario(&Scenario::single(Fault::MinorityPartition), Some(&deployment)).is_ok());
+        assert!(check_scenario(&Scenario::single(Fault::LeaderKill), Some(&deployment)).is_err());
     }
 }
