@@ -283,6 +283,21 @@ mod tests {
     }
 
     #[test]
+    fn workloads_are_a_deduplicated_list_and_regions_bounded() {
+        let workloads = |args: &[&str]| {
+            let Command::Run(run) = parse(args).unwrap().command else { panic!("not run") };
+            (run.common.workloads(), run.common.regions)
+        };
+        let base = ["run", "--scenario", "none", "--seed", "1"];
+        assert_eq!(workloads(&base), (vec![Workload::FlashSale], 1));
+        let mixed_all = [&base[..], &["--workload", "mixed,all", "--regions", "3"]].concat();
+        let expected = vec![Workload::Mixed, Workload::FlashSale, Workload::Warehouse, Workload::Idempotence];
+        assert_eq!(workloads(&mixed_all), (expected, 3));
+        assert!(parse(&[&base[..], &["--workload", "nope"]].concat()).is_err());
+        assert!(parse(&[&base[..], &["--regions", "0"]].concat()).is_err());
+    }
+
+    #[test]
     fn run_takes_scenario_seed_and_duration() {
         let args = parse(&["run", "--scenario", "leader-kill", "--seed", "7", "--duration", "8"]).unwrap();
         let Command::Run(run) = args.command else { panic!("not run") };

@@ -157,12 +157,6 @@ impl OpKind {
             Self::Adjust { .. } | Self::Transfer { .. } | Self::Ship { .. } | Self::Read { .. } => None,
         }
     }
-
-    /// Whether it posts journal entries when applied (so the journal can
-    /// settle it).
-    pub fn is_journaled(&self) -> bool {
-        matches!(self, Self::Adjust { .. } | Self::Transfer { .. } | Self::Ship { .. })
-    }
 }
 
 /// How an operation ended, as the client saw it.
