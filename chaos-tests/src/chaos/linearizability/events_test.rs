@@ -3,7 +3,7 @@
 //! the model are each reported.
 
 use super::*;
-use crate::chaos::checker::{Claim, FinalHold, HoldStatus, Verdict};
+use crate::chaos::checker::{Claim, FinalHold, HoldStatus, JournalRecord, Verdict};
 use crate::chaos::history::Level;
 use crate::chaos::linearizability::linearizable;
 
@@ -99,11 +99,23 @@ fn indeterminate_operations_are_settled_or_left_open() {
         receive(4, 20, 30, 5, Outcome::Indeterminate),
         reserve(5, 20, 30, Outcome::Fail, Some("PERMISSION_DENIED")),
     ];
-    let events = events_of(&history, &with_holds(&[2]), SKU).expect("in the model");
-    let ends: Vec<(u64, End)> = events.iter().map(|e| (e.id, e.end)).collect();
-    // Hold 2 exists: applied. Hold 3 does not: nothing. The receipt: open.
-    // The rejected reserve did nothing.
-    assert_eq!(ends, [(1, End::Returned { at_us: 10 }), (2, End::Applied), (4, End::Unknown)]);
+    let mut state = with_holds(&[2]);
+    let ends = |state: &FinalState| -> Vec<(u64, End)> {
+        events_of(&history, state, SKU).expect("in the model").iter().map(|e| (e.id, e.end)).collect()
+    };
+    // Hold 2 exists: applied. Hold 3 does not, the receipt posted nothing
+    // and the rejected reserve did nothing.
+    assert_eq!(ends(&state), [(1, End::Returned { at_us: 10 }), (2, End::Applied)]);
+    // The receipt's journal entry shows it applied.
+    let posting = JournalRecord {
+        command_id: "adjust-4".into(),
+        warehouse: HOME.into(),
+        sku: SKU.into(),
+        on_hand_delta: 5,
+        damaged_delta: 0,
+    };
+    state.journal.push(posting);
+    assert_eq!(ends(&state), [(1, End::Returned { at_us: 10 }), (2, End::Applied), (4, End::Applied)]);
 }
 
 #[test]
@@ -152,6 +164,12 @@ fn histories_beyond_the_model_are_reported_not_checked() {
     let short =
         OpKind::Reserve { command_id: "s".into(), hold_id: "s".into(), sku: SKU.into(), quantity: 1, ttl_ms: 0 };
     check(op(9, 200, 210, short, Outcome::Ok, None), "may expire");
+    let mut expired = with_holds(&[2, 4]);
+    if let Some(Some(hold)) = expired.holds.get_mut("hold-4") {
+        hold.status = HoldStatus::Expired;
+    }
+    let found = verdict(&flash_sale(), &expired);
+    assert!(found.passed && found.detail.contains("hold hold-4 of r-flash ended (Expired)"), "{found:?}");
 
     let unread: Vec<Op> = flash_sale().into_iter().filter(|op| !matches!(op.kind, OpKind::Read { .. })).collect();
     let found = verdict(&unread, &with_holds(&[2, 4]));
