@@ -18,7 +18,7 @@ use protos::admin::{
     AddLearnerRequest, ChangeMembershipRequest, FaultConfig, LinkDirection, LinkRule, TriggerSnapshotRequest,
 };
 
-use super::{LEADER_WAIT, Stage};
+use super::{CATCH_UP_TIMEOUT, LEADER_WAIT, Stage};
 use crate::chaos::rng::SplitMix64;
 
 /// Delay on each request from the leader to a learner that is to crash
@@ -26,8 +26,8 @@ use crate::chaos::rng::SplitMix64;
 /// transfer spans a few of them.
 const SNAPSHOT_DELAY_MS: u64 = 400;
 
-/// How long a step (a snapshot being built, a node answering, a learner
-/// catching up) may take.
+/// How long a step (a snapshot being built, a new node answering) may
+/// take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The log line a node writes once it has received a whole snapshot.
@@ -67,11 +67,7 @@ pub(super) async fn replace_voter(
         tracing::info!(node = new, mid_transfer = !received, "learner killed while the snapshot was sent");
         // The restart clears its link faults (they live in memory only).
         stage.cluster_mut()?.start_node(new, false)?;
-        let target = stage.status(leader).await.map_or(0, |status| status.commit_index);
-        stage
-            .wait_status(new, STEP_TIMEOUT, |status| status.applied_index >= target)
-            .await
-            .with_context(|| format!("restarted learner {new} did not catch up to index {target}"))?;
+        stage.wait_caught_up(new, CATCH_UP_TIMEOUT).await.context("the restarted learner")?;
         let by_snapshot =
             std::fs::read_to_string(&stage.cluster()?.node(new)?.log).is_ok_and(|log| log.contains(SNAPSHOT_RECEIVED));
         tracing::info!(node = new, by_snapshot, "restarted learner caught up");

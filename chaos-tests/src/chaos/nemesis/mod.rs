@@ -78,6 +78,9 @@ pub struct FaultWindow {
 /// after a step that needs one.
 const LEADER_WAIT: Duration = Duration::from_secs(10);
 
+/// How long a restarted or new node may take to catch up with the leader.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// How long a node's admin API may stay unreachable while it is being
 /// asked to change its faults (it may be restarting).
 const SET_FAULTS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -309,9 +312,17 @@ impl Stage<'_> {
         }
     }
 
-    /// Waits until node `id` answers and names a leader.
-    async fn wait_following(&self, id: u64, timeout: Duration) -> anyhow::Result<()> {
-        self.wait_status(id, timeout, |status| status.leader_id.is_some()).await.map(drop)
+    /// Waits until node `id` has applied everything the leader (found
+    /// first) had committed when asked: it is back in the group, not merely
+    /// running.
+    async fn wait_caught_up(&mut self, id: u64, timeout: Duration) -> anyhow::Result<()> {
+        let leader = self.region.wait_for_leader(LEADER_WAIT).await?;
+        let target = self.status(leader).await.with_context(|| format!("leader {leader} does not answer"))?;
+        let target = target.commit_index;
+        self.wait_status(id, timeout, |status| status.applied_index >= target)
+            .await
+            .with_context(|| format!("node {id} did not catch up to index {target}"))
+            .map(drop)
     }
 
     /// Replaces node `id`'s fault configuration, retrying for up to

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{LEADER_WAIT, Stage};
+use super::{CATCH_UP_TIMEOUT, Stage};
 
 /// Kills `nodes` at once (SIGKILL), holds for `length`, restarts them on
 /// their data. Returns the window in force: from the last kill to the
@@ -39,7 +39,7 @@ pub(super) async fn pause(stage: &mut Stage<'_>, nodes: &[u64], length: Duration
 /// Stops (SIGTERM, a clean shutdown) and restarts every member in turn,
 /// followers first and `leader` last, as an operator upgrading the region
 /// would; after each restart, waits until the region has a leader and the
-/// restarted node names it.
+/// restarted node has caught up with it.
 pub(super) async fn rolling_restart(stage: &mut Stage<'_>, leader: u64) -> anyhow::Result<(u64, u64)> {
     let mut order: Vec<u64> = stage.members().into_iter().filter(|&node| node != leader).collect();
     order.push(leader);
@@ -50,8 +50,7 @@ pub(super) async fn rolling_restart(stage: &mut Stage<'_>, leader: u64) -> anyho
         let cluster = stage.cluster_mut()?;
         tokio::task::block_in_place(|| cluster.stop_node(node))?;
         stage.cluster_mut()?.start_node(node, false)?;
-        stage.cluster_mut()?.wait_for_leader(LEADER_WAIT).await?;
-        stage.wait_following(node, Duration::from_secs(10)).await?;
+        stage.wait_caught_up(node, CATCH_UP_TIMEOUT).await?;
     }
     Ok((start, stage.now_us()))
 }
