@@ -25,7 +25,9 @@
 //! only by nodes started with `fault_injection = true`) can be asked for;
 //! [`check_scenario`] refuses the others before anything runs. The region's
 //! name is read from the nodes (`ClusterStatus`), and every listed node must
-//! answer as the id the file gives it.
+//! answer as the id the file gives it. The region must be unused (an empty
+//! stock journal): the checkers account for every entry and unit of stock,
+//! so a second run against the same deployment is refused, not misjudged.
 //!
 //! - [`file`] (`target_file.rs`): the target file, read and checked.
 //! - `target_test.rs`: a whole run against a region the test launches itself.
@@ -41,6 +43,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use protos::admin::admin_client::AdminClient;
 use protos::admin::{ClusterStatusRequest, ClusterStatusResponse};
+use protos::common::PageRequest;
+use protos::warehouse::ListJournalRequest;
+use protos::warehouse::warehouse_inventory_client::WarehouseInventoryClient;
 use region_client::{BearerToken, ClientConfig, EndpointAddr, RegionClient};
 
 pub use file::Deployment;
@@ -113,6 +118,7 @@ impl Target {
             }
         }
         let region = region.context("the target lists no node")?;
+        ensure_unused(&admin, &region).await?;
         Ok(Self::Existing { deployment, region })
     }
 
@@ -223,6 +229,28 @@ fn not_launched(deployment: &Deployment) -> anyhow::Error {
         "the region of {} was not started by the harness: it has no process to kill, pause or restart",
         deployment.path.display()
     )
+}
+
+/// Fails unless `region`'s stock journal is empty: the checkers account for
+/// every journal entry and every unit of stock, so a run needs a region no
+/// earlier run (or real traffic) has used.
+async fn ensure_unused(admin: &RegionClient, region: &str) -> anyhow::Result<()> {
+    let request = ListJournalRequest {
+        page: Some(PageRequest { cursor: String::new(), limit: 1 }),
+        ..ListJournalRequest::default()
+    };
+    let journal = admin
+        .call("WarehouseInventory/ListJournal", request, |channel, request| async move {
+            WarehouseInventoryClient::new(channel).list_journal(request).await
+        })
+        .await
+        .with_context(|| format!("reading region {region}'s stock journal"))?;
+    anyhow::ensure!(
+        journal.entries.is_empty(),
+        "region {region} has been used already (its stock journal is not empty): the checkers account for every \
+         journal entry and unit of stock, so run against a region no one has used (a fresh deployment)"
+    );
+    Ok(())
 }
 
 /// The `ClusterStatus` of the node at `addr`.

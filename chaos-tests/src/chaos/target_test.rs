@@ -98,27 +98,17 @@ async fn a_run_against_a_deployment_passes_and_starts_no_process() {
             strangers
         })
     };
-    let args = Args::try_parse_from([
-        "chaos",
-        "run",
-        "--scenario",
-        "minority-partition",
-        "--seed",
-        "3",
-        "--duration",
-        "5",
-        "--regiond",
-        "/nonexistent/regiond",
-        "--target",
-        target.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-        "--report",
-        html.to_str().unwrap(),
-    ])
-    .unwrap();
+    // `--regiond` names no program: the harness could not start one if it tried.
+    let run = |scenario: &str| {
+        let target = target.to_str().unwrap();
+        let (json, html) = (json.to_str().unwrap(), html.to_str().unwrap());
+        let words =
+            ["run", "--scenario", scenario, "--seed", "3", "--duration", "5", "--regiond", "/nonexistent/regiond"];
+        let args = ["--target", target, "--json", json, "--report", html];
+        Args::try_parse_from(["chaos"].into_iter().chain(words).chain(args)).unwrap()
+    };
     let mut out = Vec::new();
-    let passed = execute(&args, Path::new("/nonexistent/chaos"), &mut out).await;
+    let passed = execute(&run("minority-partition"), Path::new("/nonexistent/chaos"), &mut out).await;
     done.store(true, Ordering::Relaxed);
     let out = String::from_utf8_lossy(&out);
     assert!(passed.unwrap(), "{out}");
@@ -133,4 +123,11 @@ async fn a_run_against_a_deployment_passes_and_starts_no_process() {
     assert!(!result["faults"].as_array().unwrap().is_empty(), "no partition was applied: {out}");
     assert!(result["reproduce"].as_str().unwrap().ends_with(&format!("--target {}", target.display())));
     assert!(std::fs::read_to_string(&html).unwrap().contains("<rect class=\"fault\""));
+
+    // A process fault is refused before anything runs, naming the scenario.
+    let error = execute(&run("leader-kill"), Path::new("/nonexistent/chaos"), &mut Vec::new()).await.unwrap_err();
+    assert!(format!("{error:#}").contains("scenario leader-kill"), "{error:#}");
+    // A second run would find the first one's stock: refused, not misjudged.
+    let error = execute(&run("none"), Path::new("/nonexistent/chaos"), &mut Vec::new()).await.unwrap_err();
+    assert!(format!("{error:#}").contains("has been used already"), "{error:#}");
 }
