@@ -6,9 +6,15 @@
 //! ```sh
 //! cargo build -p regions --bins && cargo build -p chaos-tests --bins
 //! target/debug/chaos list
-//! target/debug/chaos run --scenario leader-kill --seed 7 --duration 10 --json run.json
-//! target/debug/chaos suite --duration 8
+//! target/debug/chaos run --scenario leader-kill --seed 7 --duration 10 --json run.json --report run.html
+//! target/debug/chaos suite --duration 8 --report suite.html
+//! target/debug/chaos run --scenario minority-partition --seed 7 --target region.toml
 //! ```
+//!
+//! `--report` writes a self-contained HTML page (throughput and latency per
+//! second with the fault windows shaded, the checkers, the reproduce
+//! command); `--target` drives an existing region instead of launching one
+//! (see [`target`]).
 //!
 //! A run: launch `--regions` regions (fault injection on), each its own
 //! group with its own warehouses and SKUs; in each, register the
