@@ -12,7 +12,7 @@
 //! So an indeterminate submission is settled exactly whenever the final
 //! read covered it; [`Settled::Unknown`] is left only for what was not read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -59,6 +59,7 @@ impl Command<'_> {
 /// Every mutating command of `history`, in order of first submission,
 /// settled against `state`.
 pub fn commands<'h>(history: &'h [Op], state: &FinalState) -> Vec<Command<'h>> {
+    let settler = Settler::new(state);
     let mut order: Vec<&'h str> = Vec::new();
     let mut by_id: BTreeMap<&'h str, Command<'h>> = BTreeMap::new();
     for op in history {
@@ -67,7 +68,7 @@ pub fn commands<'h>(history: &'h [Op], state: &FinalState) -> Vec<Command<'h>> {
             .entry(id)
             .or_insert_with(|| {
                 order.push(id);
-                Command { id, kind: &op.kind, submissions: Vec::new(), settled: settle(&op.kind, state) }
+                Command { id, kind: &op.kind, submissions: Vec::new(), settled: settler.settle(&op.kind) }
             })
             .submissions
             .push(op);
@@ -75,32 +76,47 @@ pub fn commands<'h>(history: &'h [Op], state: &FinalState) -> Vec<Command<'h>> {
     order.into_iter().filter_map(|id| by_id.remove(id)).collect()
 }
 
-/// Whether `kind` was applied, by the rules of the module doc.
-pub fn settle(kind: &OpKind, state: &FinalState) -> Settled {
-    let known = |read: Option<bool>| match read {
-        Some(true) => Settled::Applied,
-        Some(false) => Settled::NotApplied,
-        None => Settled::Unknown,
-    };
-    match kind {
-        OpKind::Reserve { hold_id, .. } => known(state.holds.get(hold_id).map(Option::is_some)),
-        OpKind::Commit { order_id, .. } => known(state.orders.get(order_id).map(Option::is_some)),
-        OpKind::Release { hold_id, .. } => {
-            known(state.holds.get(hold_id).map(|hold| hold.as_ref().is_some_and(|h| h.status == HoldStatus::Released)))
+/// Settles commands against one final state (its journal indexed by
+/// command id once).
+struct Settler<'s> {
+    state: &'s FinalState,
+    journaled: BTreeSet<&'s str>,
+}
+
+impl<'s> Settler<'s> {
+    fn new(state: &'s FinalState) -> Self {
+        Self { state, journaled: state.journal.iter().map(|entry| entry.command_id.as_str()).collect() }
+    }
+
+    /// Whether `kind` was applied, by the rules of the module doc.
+    fn settle(&self, kind: &OpKind) -> Settled {
+        let known = |read: Option<bool>| match read {
+            Some(true) => Settled::Applied,
+            Some(false) => Settled::NotApplied,
+            None => Settled::Unknown,
+        };
+        let holds = &self.state.holds;
+        match kind {
+            OpKind::Reserve { hold_id, .. } => known(holds.get(hold_id).map(Option::is_some)),
+            OpKind::Commit { order_id, .. } => known(self.state.orders.get(order_id).map(Option::is_some)),
+            OpKind::Release { hold_id, .. } => {
+                known(holds.get(hold_id).map(|hold| hold.as_ref().is_some_and(|h| h.status == HoldStatus::Released)))
+            }
+            OpKind::Adjust { command_id, .. }
+            | OpKind::Transfer { command_id, .. }
+            | OpKind::Ship { command_id, .. } => known(Some(self.journaled.contains(command_id.as_str()))),
+            OpKind::Read { .. } => Settled::NotApplied,
         }
-        OpKind::Adjust { command_id, .. } | OpKind::Transfer { command_id, .. } | OpKind::Ship { command_id, .. } => {
-            known(Some(state.posted_by(command_id).next().is_some()))
-        }
-        OpKind::Read { .. } => Settled::NotApplied,
     }
 }
 
 /// How `(applied, not applied, unknown)` the indeterminate submissions of
 /// `history` settled.
 pub fn settled_indeterminate(history: &[Op], state: &FinalState) -> (usize, usize, usize) {
+    let settler = Settler::new(state);
     let mut counts = (0, 0, 0);
     for op in history.iter().filter(|op| op.outcome == Outcome::Indeterminate) {
-        match settle(&op.kind, state) {
+        match settler.settle(&op.kind) {
             Settled::Applied => counts.0 += 1,
             Settled::NotApplied => counts.1 += 1,
             Settled::Unknown => counts.2 += 1,
