@@ -9,8 +9,9 @@ const WAREHOUSES: usize = 2;
 /// SKUs of the mixed and warehouse workloads per region.
 const SKUS: usize = 8;
 
-/// Units of each mixed SKU received at each warehouse before the load.
-pub const MIXED_STOCK: u64 = 20;
+/// Units of each mixed SKU received at each warehouse before the load: few,
+/// so reserves contend and some find too little.
+pub const MIXED_STOCK: u64 = 8;
 
 /// What one region stocks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
