@@ -197,11 +197,7 @@ impl Worker {
     /// The commit of `hold_id` (one command and one order id per hold, so
     /// the final read can tell whether it applied).
     pub fn commit_of(hold_id: &str) -> OpKind {
-        OpKind::Commit {
-            command_id: format!("commit-{hold_id}"),
-            hold_id: hold_id.into(),
-            order_id: format!("order-{hold_id}"),
-        }
+        OpKind::Commit { command_id: format!("commit-{hold_id}"), hold_id: hold_id.into(), order_id: order_of(hold_id) }
     }
 
     /// The release of `hold_id` (one command id per hold).
@@ -223,15 +219,17 @@ impl Worker {
     /// Returns false when there was none.
     pub async fn commit_remembered(&mut self) -> bool {
         let Some(hold_id) = take_any(&mut self.rng, &mut self.memory.pending) else { return false };
-        let kind = Self::commit_of(&hold_id);
-        let OpKind::Commit { order_id, .. } = &kind else { return false };
-        let order_id = order_id.clone();
-        let done = self.submit(kind).await;
+        let done = self.submit(Self::commit_of(&hold_id)).await;
         if done.op.outcome == super::history::Outcome::Ok {
-            remember(&mut self.memory.orders, (order_id, done.warehouses));
+            remember(&mut self.memory.orders, (order_of(&hold_id), done.warehouses));
         }
         true
     }
+}
+
+/// The order a commit of `hold_id` creates.
+fn order_of(hold_id: &str) -> String {
+    format!("order-{hold_id}")
 }
 
 /// Runs `config`'s workloads on `clients` (one worker each) until
