@@ -2,70 +2,10 @@
 //! a phantom command, a lost acknowledgement, a digest mismatch, a gap and
 //! an acknowledged rejection are each caught.
 
-use ledger::command::{AdjustStock, Adjustment, HoldLine, RegisterWarehouse, Reserve, Split};
-
 use super::*;
+use crate::chaos::replay::test_log::{REGION, digest_after, expire, log_of, receive, register, reserve};
 
-const REGION: &str = "chaos";
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
-
-fn envelope(id: &str, now_ms: u64, command: Command) -> Envelope {
-    Envelope { id: id.into(), now_ms, actor: "test".into(), command }
-}
-
-fn register(id: &str) -> Envelope {
-    let command = Command::RegisterWarehouse(RegisterWarehouse {
-        warehouse: "wh".into(),
-        region: REGION.into(),
-        name: "wh".into(),
-        location: "here".into(),
-        priority: 1,
-    });
-    envelope(id, 1, command)
-}
-
-fn receive(id: &str, now_ms: u64, qty: u64) -> Envelope {
-    let command = Command::AdjustStock(AdjustStock {
-        warehouse: "wh".into(),
-        sku: "sku".into(),
-        adjustment: Adjustment::Received { qty },
-        expected_on_hand: None,
-        reference: "test".into(),
-    });
-    envelope(id, now_ms, command)
-}
-
-fn reserve(hold_id: &str, now_ms: u64, qty: u64) -> Envelope {
-    let command = Command::Reserve(Reserve {
-        hold_id: hold_id.into(),
-        lines: vec![HoldLine { sku: "sku".into(), qty }],
-        preferred_warehouses: Vec::new(),
-        split: Split::Allowed,
-        ttl_ms: 60_000,
-        owner: None,
-    });
-    envelope(hold_id, now_ms, command)
-}
-
-fn expire(id: &str, now_ms: u64) -> Envelope {
-    envelope(id, now_ms, Command::Expire)
-}
-
-/// One entry per envelope, plus a blank entry first (a new leader's).
-fn log_of(envelopes: Vec<Envelope>) -> Vec<LogEntry> {
-    let blank = LogEntry { index: 1, term: 1, envelopes: Vec::new() };
-    let entries = envelopes.into_iter().zip(2..).map(|(e, index)| LogEntry { index, term: 1, envelopes: vec![e] });
-    std::iter::once(blank).chain(entries).collect()
-}
-
-/// The digest a correct replica has after the first `entries` entries.
-fn digest_after(log: &[LogEntry], entries: usize) -> String {
-    let mut ledger = Ledger::new(LedgerConfig::new(REGION));
-    for envelope in log[..entries].iter().flat_map(|e| &e.envelopes) {
-        ledger.apply(envelope);
-    }
-    hex(&ledger.state_hash())
-}
 
 /// A register, two receipts, two holds (one retried: answered from its
 /// record), an expiry of both holds, all acknowledged; three replicas at the

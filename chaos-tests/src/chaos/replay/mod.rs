@@ -18,6 +18,8 @@
 pub mod holds;
 pub mod ledger_replay;
 pub mod read;
+#[cfg(test)]
+mod test_log;
 
 use ledger::{Command, LedgerConfig};
 
@@ -100,3 +102,7 @@ pub fn model_replay(history: &[Op], state: &FinalState) -> Verdict {
         ),
     )
 }
+
+#[cfg(test)]
+#[path = "model_replay_test.rs"]
+mod tests;
