@@ -3,6 +3,7 @@
 
 mod storage {
     mod conformance;
+    mod corruption;
     mod groups;
     mod open;
     mod raft_node;

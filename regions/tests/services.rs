@@ -12,7 +12,6 @@ mod services {
     mod reservations;
     mod stock;
     mod support;
-    mod trace_context;
     mod transfers;
     mod watch;
 }

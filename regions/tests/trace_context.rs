@@ -1,6 +1,9 @@
 //! Trace context across processes: a `RegionClient` call's trace id reaches
 //! the node's `api` span, which records the command id and the log index it
 //! applied at, and the `apply` span covering that index follows.
+//!
+//! Its own test binary: a thread's default subscriber and tracing's global
+//! callsite cache do not mix with other tests running on other threads.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -11,7 +14,11 @@ use region_launcher::seed;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
-use super::support::{Node, PARIS, PARIS_TOKEN, receive};
+#[path = "services/support.rs"]
+#[allow(dead_code, reason = "shared with the services tests, which use all of it")]
+mod support;
+
+use support::{Node, PARIS, PARIS_TOKEN, receive};
 
 /// Log lines written by the test's subscriber.
 #[derive(Clone, Default)]

@@ -14,6 +14,7 @@ use rocksdb::{ColumnFamilyDescriptor, DB, DBCompressionType, DBRecoveryMode, Ite
 use serde::{Deserialize, Serialize};
 
 use crate::storage::keys;
+use crate::storage::witness::Witness;
 
 /// The version of the on-disk layout this build reads and writes.
 const FORMAT_VERSION: u32 = 1;
@@ -85,9 +86,30 @@ pub enum OpenError {
         /// The data dir.
         path: PathBuf,
     },
-    /// RocksDB could not open the directory: it is locked or damaged.
+    /// A data file is damaged (a checksum or size does not match, or the
+    /// database holds less than its witness says it had): the replica
+    /// cannot vouch for its state and must be rebuilt from its peers.
     #[error(
-        "cannot open the database in {}: {source}. If another process uses this data dir, stop it; if the files are damaged, wipe the dir and let the node rejoin under a new node id",
+        "the data in {} is damaged ({detail}); this replica refuses to serve it. Rebuild it from its peers under a new node id: `regiond rebuild --config <this node's config> --new-node-id <unused id>` (see the README)",
+        .path.display()
+    )]
+    Damaged {
+        /// The data dir.
+        path: PathBuf,
+        /// What was found.
+        detail: String,
+    },
+    /// The witness file could not be written.
+    #[error("cannot write the witness file in {}: {source}", .path.display())]
+    Witness {
+        /// The data dir.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// RocksDB could not open the directory: it is locked, or unreadable.
+    #[error(
+        "cannot open the database in {}: {source}. If another process uses this data dir, stop it; if its files are missing or damaged, rebuild this replica from its peers: `regiond rebuild --config <this node's config> --new-node-id <unused id>` (see the README)",
         .path.display()
     )]
     RocksDb {
@@ -192,10 +214,21 @@ pub(crate) fn open(path: &Path, identity: &NodeIdentity, if_missing: IfMissing) 
     if !exists && if_missing == IfMissing::Refuse {
         return Err(OpenError::Missing { path: path.to_owned() });
     }
-    let rocks = |source| OpenError::RocksDb { path: path.to_owned(), source };
+    let damaged = |detail: String| OpenError::Damaged { path: path.to_owned(), detail };
+    let rocks = |source: rocksdb::Error| match source.kind() {
+        rocksdb::ErrorKind::Corruption => damaged(source.to_string()),
+        _ => OpenError::RocksDb { path: path.to_owned(), source },
+    };
     let options = options();
     let families = ColumnFamily::ALL.map(|cf| ColumnFamilyDescriptor::new(cf.name(), options.clone()));
     let db = DB::open_cf_descriptors(&options, path, families).map_err(rocks)?;
+    verify_every_block(&db).map_err(rocks)?;
+    // Before the identity check, which would stamp a database found empty.
+    if let Some(recorded) = Witness::read(path).map_err(damaged)?
+        && let Some(why) = Witness::of(&db).map_err(damaged)?.shortfall(&recorded)
+    {
+        return Err(damaged(format!("{why} (per the witness of its last start or clean stop)")));
+    }
     let meta = ColumnFamily::Meta.handle(&db);
     match db.get_cf(meta, keys::IDENTITY).map_err(rocks)? {
         Some(record) => check_identity(path, identity, &record)?,
@@ -212,6 +245,10 @@ pub(crate) fn open(path: &Path, identity: &NodeIdentity, if_missing: IfMissing) 
         }
         None => return Err(OpenError::NoIdentity { path: path.to_owned() }),
     }
+    Witness::of(&db)
+        .map_err(damaged)?
+        .write(path)
+        .map_err(|source| OpenError::Witness { path: path.to_owned(), source })?;
     Ok(Arc::new(db))
 }
 
@@ -219,10 +256,15 @@ fn options() -> Options {
     let mut options = Options::default();
     options.create_if_missing(true);
     options.create_missing_column_families(true);
-    // After a crash, recover the write-ahead log up to its last intact
-    // record: the disk then holds a prefix of the write order, which the
-    // flusher's ordering argument relies on.
-    options.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
+    // After a crash, recover the write-ahead log up to an incomplete last
+    // record (a write the crash cut, never acknowledged), and refuse any
+    // record whose checksum fails: the disk then holds a prefix of the
+    // write order, which the flusher's ordering argument relies on, and
+    // never less than what was acknowledged without a damage report.
+    options.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
+    // A synced, closed write-ahead log that went missing or shrank is
+    // damage too.
+    options.set_track_and_verify_wals_in_manifest(true);
     // lz4 is the only codec compiled in (see the workspace Cargo.toml);
     // without this RocksDB would store blocks uncompressed.
     options.set_compression_type(DBCompressionType::Lz4);
@@ -252,6 +294,31 @@ fn check_identity(path: &Path, expected: &NodeIdentity, record: &[u8]) -> Result
         return Err(OpenError::WrongNode { path: path.to_owned(), expected: expected.node_id, found: found.node_id });
     }
     Ok(())
+}
+
+/// Reads every key of every column family with checksums verified, so a
+/// damaged table block stops the node at start rather than mid-apply.
+fn verify_every_block(db: &DB) -> Result<(), rocksdb::Error> {
+    for cf in ColumnFamily::ALL {
+        let mut options = rocksdb::ReadOptions::default();
+        options.set_verify_checksums(true);
+        options.fill_cache(false);
+        let mut iter = db.raw_iterator_cf_opt(cf.handle(db), options);
+        iter.seek_to_first();
+        while iter.valid() {
+            iter.next();
+        }
+        iter.status()?;
+    }
+    Ok(())
+}
+
+/// Flushes every column family's memtable into table files: what a clean
+/// shutdown does, so a stopped replica's data is all checksummed and
+/// size-checked, and its write-ahead log holds nothing.
+pub(crate) fn flush_all(db: &DB) -> Result<(), rocksdb::Error> {
+    let families: Vec<_> = ColumnFamily::ALL.iter().map(|cf| cf.handle(db)).collect();
+    db.flush_cfs_opt(&families, &rocksdb::FlushOptions::default())
 }
 
 /// Whether no column family holds any key: a database just created.

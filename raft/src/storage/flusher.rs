@@ -102,10 +102,10 @@ struct Request {
     durable: Option<Durable>,
 }
 
-/// The process's flusher. Dropping it finishes the queued work and joins
-/// both threads, so the database can be reopened right after.
+/// The process's flusher. Stopping (or dropping) it finishes the queued
+/// work and joins both threads.
 pub(crate) struct Flusher {
-    /// `None` only while dropping: closing it stops the writer.
+    /// `None` once stopped: closing it stops the writer.
     requests: Option<mpsc::Sender<Request>>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -135,8 +135,11 @@ impl Flusher {
         let (written, written_rx) = oneshot::channel();
         let bytes = ops.iter().map(Op::bytes).sum();
         let request = Request { ops, bytes, written, durable };
-        let requests = self.requests.as_ref().expect("requests is only taken by drop");
-        if let Err(mpsc::error::SendError(request)) = requests.send(request).await {
+        let sent = match &self.requests {
+            Some(requests) => requests.send(request).await.map_err(|mpsc::error::SendError(request)| request),
+            None => Err(request),
+        };
+        if let Err(request) = sent {
             if let Some(durable) = request.durable {
                 durable.complete(Err(StoreError::FlusherStopped));
             }
@@ -153,8 +156,10 @@ impl Flusher {
     }
 }
 
-impl Drop for Flusher {
-    fn drop(&mut self) {
+impl Flusher {
+    /// Finishes what is queued and joins both threads. Writes after this
+    /// fail with [`StoreError::FlusherStopped`]. Idempotent.
+    pub(crate) fn stop(&mut self) {
         // Closing the queue lets the writer finish what is queued and exit,
         // which closes the syncer's queue in turn.
         drop(self.requests.take());
@@ -163,6 +168,12 @@ impl Drop for Flusher {
                 tracing::error!("a flusher thread panicked");
             }
         }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

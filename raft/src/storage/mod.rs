@@ -15,6 +15,8 @@
 //! - `snapshot_check`: [`verify_snapshot`], before bytes become state.
 //! - `snapshot_store`: a group's stored snapshot, never moved backwards.
 //! - `disk_faults`: [`DiskFaults`], slow or failing syncs for chaos tests.
+//! - `witness`: how far each group had come, outside RocksDB, so a
+//!   database that lost acknowledged state is refused at open.
 //! - `codec`, `error`: value encoding, [`StoreError`].
 
 mod applied;
@@ -29,6 +31,7 @@ mod snapshot_builder;
 mod snapshot_check;
 mod snapshot_store;
 mod state_machine;
+mod witness;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,14 +61,42 @@ pub struct StorageConfig {
     pub if_missing: IfMissing,
 }
 
-/// What every group's stores share. Field order matters for drop: the
-/// flusher finishes and joins its threads before the database closes, and
-/// only then is the storage reported closed.
+/// What every group's stores share. Dropping it is a clean stop (see its
+/// `Drop`); field order then matters: the database closes before the
+/// storage is reported closed.
 pub(crate) struct Shared {
     pub(crate) flusher: flusher::Flusher,
     pub(crate) db: Arc<DB>,
+    dir: PathBuf,
     disk_faults: DiskFaults,
     closed: ClosedOnDrop,
+}
+
+impl Drop for Shared {
+    /// A clean stop: the flusher finishes and joins its threads, the
+    /// memtables are flushed into table files (so the write-ahead log holds
+    /// nothing a damaged file could lose silently), and the witness records
+    /// how far every group came. After a failed sync neither: what the
+    /// database holds may not be durable, so nothing may vouch for it.
+    fn drop(&mut self) {
+        self.flusher.stop();
+        if self.disk_faults.is_poisoned() {
+            tracing::warn!("a sync failed earlier: stopping without a flush or a witness");
+            return;
+        }
+        if let Err(error) = db::flush_all(&self.db) {
+            tracing::warn!(%error, "could not flush the memtables at shutdown; the write-ahead log still holds them");
+            return;
+        }
+        match witness::Witness::of(&self.db) {
+            Ok(witness) => {
+                if let Err(error) = witness.write(&self.dir) {
+                    tracing::warn!(%error, "could not write the witness at shutdown");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not read what to witness at shutdown"),
+        }
+    }
 }
 
 /// Raises its flag when dropped: the last field of [`Shared`].
@@ -115,7 +146,8 @@ impl Storage {
         let disk_faults = DiskFaults::default();
         let flusher = flusher::Flusher::start(Arc::clone(&db), disk_faults.clone()).map_err(OpenError::Threads)?;
         let closed = ClosedOnDrop(Arc::new(AtomicBool::new(false)));
-        Ok(Self { shared: Arc::new(Shared { flusher, db, disk_faults, closed }), identity: config.identity.clone() })
+        let shared = Shared { flusher, db, dir: config.data_dir.clone(), disk_faults, closed };
+        Ok(Self { shared: Arc::new(shared), identity: config.identity.clone() })
     }
 
     /// A flag that turns true once this storage has closed.

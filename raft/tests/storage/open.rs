@@ -89,7 +89,7 @@ fn damaged_database_files_are_refused() {
     std::fs::write(dir.path().join("CURRENT"), b"MANIFEST-999999\n").unwrap();
     let error = open_err(&support::config(dir.path()));
     assert!(matches!(error, OpenError::RocksDb { .. }), "{error:?}");
-    assert!(error.to_string().contains("wipe the dir"), "{error}");
+    assert!(error.to_string().contains("regiond rebuild"), "{error}");
 }
 
 #[test]
