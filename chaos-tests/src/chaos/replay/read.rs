@@ -26,7 +26,9 @@ pub async fn log_for_replay(
     region: &str,
     replicas: &[ReplicaView],
 ) -> LogRead {
-    let up_to = replicas.iter().filter_map(|r| r.applied_index).max().unwrap_or(0);
+    let Some(up_to) = replicas.iter().filter_map(|r| r.applied_index).max() else {
+        return LogRead::Failed("no replica reported its applied index".to_owned());
+    };
     let mut reasons = Vec::with_capacity(nodes.len());
     for (node, endpoint) in nodes {
         match read_log(client, endpoint, up_to).await {
