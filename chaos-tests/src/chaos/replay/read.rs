@@ -83,3 +83,26 @@ fn entry_of(record: LogRecord) -> anyhow::Result<LogEntry> {
     };
     Ok(LogEntry { index: record.index, term: record.term, envelopes })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chaos::replay::test_log::receive;
+
+    fn record(index: u64, payload: Option<Payload>) -> LogRecord {
+        LogRecord { index, term: 2, payload }
+    }
+
+    #[test]
+    fn records_decode_into_entries_and_damage_is_an_error() {
+        let envelopes = vec![receive("r-1", 10, 2), receive("r-2", 20, 1)];
+        let bytes = Envelope::encode_all(&envelopes);
+        let entry = entry_of(record(7, Some(Payload::Envelopes(bytes.clone())))).expect("decodes");
+        assert_eq!(entry, LogEntry { index: 7, term: 2, envelopes });
+        let blank = entry_of(record(8, Some(Payload::Blank(true)))).expect("a blank entry");
+        assert!(blank.envelopes.is_empty());
+        let cut = entry_of(record(9, Some(Payload::Envelopes(bytes[..bytes.len() - 1].to_vec()))));
+        assert!(cut.is_err_and(|e| e.to_string().contains("log index 9")));
+        assert!(entry_of(record(10, None)).is_err());
+    }
+}
