@@ -25,7 +25,9 @@
 //! only by nodes started with `fault_injection = true`) can be asked for;
 //! [`check_scenario`] refuses the others before anything runs. The region's
 //! name is read from the nodes (`ClusterStatus`), and every listed node must
-//! answer as the id the file gives it. The region must be unused (an empty
+//! answer as the id the file gives it. Dropping a deployment's handle clears
+//! every node's faults, so a failed or interrupted run leaves none behind.
+//! The region must be unused (an empty
 //! stock journal): the checkers account for every entry and unit of stock,
 //! so a second run against the same deployment is refused, not misjudged.
 //!
@@ -50,11 +52,15 @@ use region_client::{BearerToken, ClientConfig, EndpointAddr, RegionClient};
 
 pub use file::Deployment;
 
-use super::nemesis::{Fault, Scenario};
+use super::nemesis::{self, Fault, Scenario};
 use crate::cluster::{self, Cluster, ClusterTokens};
 
 /// How long one status call to a node of a deployment may take.
 const PROBE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How long clearing a deployment's faults may take when its handle is
+/// dropped.
+const CLEAR_ON_DROP: Duration = Duration::from_secs(15);
 
 /// Fails, naming the scenario, when `scenario` needs processes the harness
 /// would not own (a deployment target); `Ok` for a launched region.
@@ -221,6 +227,37 @@ impl Target {
             cluster.shutdown();
         }
     }
+}
+
+impl Drop for Target {
+    /// A deployment is never left faulted: dropping its handle clears every
+    /// node's faults, also when a run failed or was interrupted (Ctrl-C
+    /// drops the run). A launched cluster stops its own processes instead.
+    fn drop(&mut self) {
+        if let Self::Existing { region, .. } = self {
+            let region = region.clone();
+            // A thread of its own, with its own runtime: a drop may happen
+            // inside a runtime, or while one shuts down.
+            let cleared = std::thread::scope(|scope| scope.spawn(|| clear_faults(self)).join());
+            match cleared {
+                Ok(Ok(())) => tracing::debug!(region, "the deployment's faults are cleared"),
+                Ok(Err(error)) => tracing::error!(region, "could not clear the deployment's faults: {error:#}"),
+                Err(_) => tracing::error!(region, "clearing the deployment's faults panicked"),
+            }
+        }
+    }
+}
+
+/// Clears every node's faults (the nemesis' own healing), within
+/// [`CLEAR_ON_DROP`].
+fn clear_faults(region: &mut Target) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let admin = region.client(&region.tokens().admin, None, ClientConfig::with_deadline(Duration::from_secs(2)))?;
+        tokio::time::timeout(CLEAR_ON_DROP, nemesis::heal_all(region, &admin))
+            .await
+            .with_context(|| format!("not done within {CLEAR_ON_DROP:?}"))?
+    })
 }
 
 /// Why a deployment has no processes to fault.

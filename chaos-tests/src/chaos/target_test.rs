@@ -3,7 +3,8 @@
 //! deployment: minority-partition for a few seconds must pass every
 //! checker, and the harness must start and signal no process (its
 //! `--regiond` does not even exist, and no child other than the region's
-//! own three appears while it runs).
+//! own three appears while it runs); a process fault and a second run are
+//! refused; dropping a deployment's handle clears the faults set on it.
 //!
 //! Needs `target/debug/regiond`: `cargo build -p regions --bin regiond`
 //! (`cargo test --workspace` builds it before any test runs).
@@ -12,13 +13,19 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser as _;
 
+use protos::admin::admin_client::AdminClient;
+use protos::admin::{ClusterStatusRequest, FaultConfig, LinkDirection, LinkRule, SetFaultsRequest};
+use region_client::ClientConfig;
+
+use super::{Deployment, Target};
 use crate::chaos::cli::{Args, execute};
 use crate::chaos::workload::Catalog;
 use crate::cluster::{Cluster, ClusterSpec, ClusterTokens, Node, NodeTuning, Ports};
+use crate::seed;
 
 /// `regiond` beside the test executable's directory (`target/debug/deps/..`).
 fn regiond() -> PathBuf {
@@ -69,7 +76,7 @@ async fn a_run_against_a_deployment_passes_and_starts_no_process() {
     let seen = children();
     assert!(region_pids.iter().all(|pid| seen.contains(&(*pid, "regiond".to_owned()))), "{seen:?}");
 
-    let tokens = &cluster.spec().tokens;
+    let tokens = cluster.spec().tokens.clone();
     let mut file = String::new();
     for node in cluster.nodes() {
         file.push_str(&format!("[[nodes]]\nid = {}\napi_addr = \"{}\"\n", node.addrs.id, node.addrs.api));
@@ -130,4 +137,45 @@ async fn a_run_against_a_deployment_passes_and_starts_no_process() {
     // A second run would find the first one's stock: refused, not misjudged.
     let error = execute(&run("none"), Path::new("/nonexistent/chaos"), &mut Vec::new()).await.unwrap_err();
     assert!(format!("{error:#}").contains("has been used already"), "{error:#}");
+
+    // Dropping a deployment's handle clears its faults: cut node 1 off,
+    // drop the handle, then a write must reach every replica.
+    let handle = Target::Existing { deployment: Deployment::load(&target).unwrap(), region: catalog.region.clone() };
+    let admin = handle.client(&tokens.admin, None, ClientConfig::with_deadline(Duration::from_secs(5))).unwrap();
+    let cut =
+        |peer| LinkRule { peer_node_id: peer, direction: LinkDirection::Both.into(), drop_ppm: 1_000_000, delay_ms: 0 };
+    let faults = FaultConfig { links: vec![cut(2), cut(3)], ..FaultConfig::default() };
+    admin
+        .call_endpoint(
+            &handle.api_endpoint(1).unwrap(),
+            "Admin/SetFaults",
+            SetFaultsRequest { faults: Some(faults) },
+            |c, r| async { AdminClient::new(c).set_faults(r).await },
+        )
+        .await
+        .unwrap();
+    drop(handle);
+    let home = catalog.home();
+    let writer =
+        cluster.client(&tokens.warehouses[home], None, ClientConfig::with_deadline(Duration::from_secs(10))).unwrap();
+    seed::adjust_stock(&writer, seed::receipt("after-drop", home, &catalog.hot_sku, 1, "after the drop"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut applied = BTreeSet::new();
+        for endpoint in cluster.api_endpoints(None) {
+            let status = admin
+                .call_endpoint(&endpoint, "Admin/ClusterStatus", ClusterStatusRequest::default(), |c, r| async {
+                    AdminClient::new(c).cluster_status(r).await
+                })
+                .await;
+            applied.insert(status.ok().and_then(|s| s.groups.first().map(|g| g.applied_index)));
+        }
+        if applied.len() == 1 && !applied.contains(&None) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 1 is still cut off after the handle was dropped: {applied:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
