@@ -85,7 +85,10 @@ pub fn holds_end_once(history: &[Op], state: &FinalState) -> Verdict {
                 if let Some(OpKind::Reserve { ttl_ms, .. }) = acted.reserve.map(|r| r.kind)
                     && *ttl_ms <= SHORT_TTL_MAX_MS
                 {
-                    violations.push(format!("hold {hold_id} (ttl {ttl_ms} ms) was still pending at the final read"));
+                    violations.push(format!(
+                        "hold {hold_id} (ttl {ttl_ms} ms) was still pending at the final read, which waited for it \
+                         (expiry stalled: the ledger's clock did not pass its deadline)"
+                    ));
                 }
             }
             (HoldStatus::Released | HoldStatus::Expired, []) => {}
