@@ -16,20 +16,25 @@
 //! [tokens]
 //! admin = "env:CHAOS_ADMIN_TOKEN"     # `env:NAME` reads the environment, as regiond's config does
 //! service = "env:CHAOS_SERVICE_TOKEN"
-//! [tokens.warehouses]                 # one per warehouse the workload uses
+//! [tokens.warehouses]                 # the workload's warehouses: <region>-wh-1 and <region>-wh-2
 //! eu-west-wh-1 = "env:CHAOS_TOKEN_WH_1"
+//! eu-west-wh-2 = "env:CHAOS_TOKEN_WH_2"
 //! ```
+//!
+//! The nodes must accept these tokens (the same ones in their own
+//! `[tokens]`, the warehouses' under those ids: the workload registers them
+//! and stocks them, see [`super::workload::Catalog`]).
 //!
 //! Against a deployment the harness starts and signals no process: only
 //! faults that work through the nodes' admin API (`Admin.SetFaults`, served
 //! only by nodes started with `fault_injection = true`) can be asked for;
 //! [`check_scenario`] refuses the others before anything runs. The region's
 //! name is read from the nodes (`ClusterStatus`), and every listed node must
-//! answer as the id the file gives it. Dropping a deployment's handle clears
-//! every node's faults, so a failed or interrupted run leaves none behind.
-//! The region must be unused (an empty
+//! answer as the id the file gives it. The region must be unused (an empty
 //! stock journal): the checkers account for every entry and unit of stock,
 //! so a second run against the same deployment is refused, not misjudged.
+//! Dropping a deployment's handle clears every node's faults, so a failed
+//! or interrupted run leaves none behind.
 //!
 //! - [`file`] (`target_file.rs`): the target file, read and checked.
 //! - `target_test.rs`: a whole run against a region the test launches itself.
