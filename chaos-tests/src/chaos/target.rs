@@ -36,7 +36,7 @@
 //! Dropping a deployment's handle clears every node's faults, so a failed
 //! or interrupted run leaves none behind.
 //!
-//! - [`file`] (`target_file.rs`): the target file, read and checked.
+//! - [`mod@file`] (`target_file.rs`): the target file, read and checked.
 //! - `target_test.rs`: a whole run against a region the test launches itself.
 
 #[path = "target_file.rs"]
