@@ -164,6 +164,14 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
+    /// The file could not be written (`regiond rebuild` rewrites its id).
+    #[error("cannot write config file {}: {source}", .path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The file is not valid TOML for a node config.
     #[error("config file {}: {source}", .path.display())]
     Parse {
@@ -262,6 +270,12 @@ impl NodeConfig {
     /// The write / read deadline.
     pub fn deadline(&self) -> Duration {
         Duration::from_millis(self.deadline_ms)
+    }
+
+    /// The admin token, with an `env:` reference resolved: what this node
+    /// presents to its peers' admin API (`regiond rebuild`).
+    pub fn admin_token(&self) -> Result<String, ConfigError> {
+        resolve_secret("tokens.admin", &self.tokens.admin)
     }
 
     /// The accepted tokens, with `env:` references resolved.

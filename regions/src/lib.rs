@@ -13,6 +13,8 @@
 //! - [`auth`]: bearer tokens to principals and what each may touch.
 //! - [`api`]: the gRPC services and the status mapping.
 //! - [`metrics`]: Prometheus series and the `/metrics` endpoint.
+//! - [`rebuild`]: `regiond rebuild`, a damaged or lost replica rebuilt from
+//!   its peers under a new node id while the group serves.
 //! - [`faults`]: the fault-injection hooks (links, disk, clock), present
 //!   only when the node's config enables them.
 //!
@@ -32,6 +34,7 @@ pub mod faults;
 pub mod metrics;
 pub mod node;
 pub mod proposer;
+pub mod rebuild;
 pub mod region;
 #[cfg(feature = "unsafe-test-modes")]
 pub mod unsafe_ack;

@@ -8,6 +8,7 @@ mod cluster {
     mod ledgerctl;
     mod membership;
     mod partition;
+    mod rebuild;
     mod snapshot;
     mod support;
 }

@@ -6,6 +6,7 @@
 //! regiond --config node4.toml --join        # first start of a member added later
 //! regiond --config node1.toml               # every restart
 //! regiond dev                               # two regions x three replicas, demo data
+//! regiond rebuild --config node3.toml --new-node-id 7   # a damaged replica, from its peers
 //! ```
 //! Stops cleanly on Ctrl-C or SIGTERM.
 
@@ -43,6 +44,28 @@ enum Command {
     /// Starts a local deployment as real processes: two regions of three
     /// replicas each, with demo warehouses and stock; prints what to try.
     Dev(dev::DevArgs),
+    /// Rebuilds this node's replica from its peers under a new node id, when
+    /// its data dir is damaged (it refuses to start and says so) or lost.
+    /// Moves the old data dir aside, starts empty under the new id on the
+    /// same addresses, catches up from the leader, replaces the old id among
+    /// the voters, rewrites `node_id` in the config file (the old file is
+    /// kept as `<config>.before-rebuild`), then keeps running. The group
+    /// serves throughout.
+    Rebuild(RebuildArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RebuildArgs {
+    /// The damaged node's TOML config file.
+    #[arg(long)]
+    config: PathBuf,
+    /// The replica's new node id: above every member's (ids are never reused).
+    #[arg(long)]
+    new_node_id: u64,
+    /// A live member's API address to ask (`host:port`), besides the
+    /// config's `peers`; repeatable.
+    #[arg(long, value_name = "ADDR")]
+    via: Vec<String>,
 }
 
 #[tokio::main]
@@ -54,8 +77,10 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    if let Some(Command::Dev(dev)) = args.command {
-        return dev::run(dev).await;
+    match args.command {
+        Some(Command::Dev(dev)) => return dev::run(dev).await,
+        Some(Command::Rebuild(rebuild)) => return run_rebuild(rebuild).await,
+        None => {}
     }
     let path = args.config.context("--config is required")?;
     let config = NodeConfig::load(&path)?;
@@ -65,6 +90,30 @@ async fn main() -> anyhow::Result<()> {
         _ => StartMode::Existing,
     };
     let node = RegionNode::start(config, mode).await.context("regiond cannot start")?;
+    serve_until_stopped(node).await
+}
+
+/// `regiond rebuild`: the replica rebuilt, the config rewritten, then
+/// served until a signal.
+async fn run_rebuild(args: RebuildArgs) -> anyhow::Result<()> {
+    let config = NodeConfig::load(&args.config)?;
+    let old = config.node_id;
+    let node =
+        regions::rebuild::rebuild(config, args.new_node_id, &args.via).await.context("regiond rebuild failed")?;
+    match regions::rebuild::rewrite_node_id(&args.config, old, args.new_node_id) {
+        Ok(backup) => tracing::info!(
+            config = %args.config.display(),
+            backup = %backup.display(),
+            node = args.new_node_id,
+            "config rewritten: restart with `regiond --config` as before"
+        ),
+        Err(error) => tracing::error!(%error, "the replica is rebuilt, but its config still names the old id"),
+    }
+    serve_until_stopped(node).await
+}
+
+/// Serves `node` until Ctrl-C or SIGTERM, or until its replica fails.
+async fn serve_until_stopped(node: RegionNode) -> anyhow::Result<()> {
     let failure = tokio::select! {
         signalled = shutdown_signal() => { signalled?; None }
         failure = node.failed() => Some(failure),
