@@ -8,7 +8,9 @@
 //! rejected otherwise, or never delivered, it did nothing and is left out;
 //! indeterminate, the final state settles it: a hold that exists, or a
 //! journal entry the receipt posted, shows it applied (at some point after
-//! its first submission); otherwise it did nothing.
+//! its first submission); a hold read as absent, or no journal entry (the
+//! journal is read whole), shows it did nothing; a hold not read leaves it
+//! open (it may take effect any time after its first submission, or never).
 //!
 //! The model is one integer, so only histories it describes are checked:
 //! the SKU's stock at one warehouse, changed only by receipts and by
@@ -32,7 +34,7 @@ pub fn events_of(history: &[Op], state: &FinalState, sku: &str) -> Result<Vec<Ev
     let mut events = Vec::new();
     let mut warehouses: BTreeSet<&str> = BTreeSet::new();
     let span_us = history.iter().map(|op| op.complete_us).max().unwrap_or(0);
-    let holds: Vec<&str> = history.iter().filter_map(Op::reserve).filter(|r| r.1 == sku).map(|r| r.0).collect();
+    let holds: BTreeSet<&str> = history.iter().filter_map(Op::reserve).filter(|r| r.1 == sku).map(|r| r.0).collect();
     for op in history {
         match &op.kind {
             OpKind::Read { sku: read, warehouse: at, level } if read == sku => {
@@ -96,10 +98,12 @@ fn command_event(submissions: &[&Op], state: &FinalState) -> Option<Event> {
                 (None, Some(end)) => (end, reserve(ReserveResult::Insufficient)),
                 // The final state settles it: a hold that exists was placed;
                 // an absent one was refused or never applied, which changed
-                // nothing.
-                (None, None) if indeterminate && state.hold(hold_id).is_some() => {
-                    (End::Applied, reserve(ReserveResult::Granted))
-                }
+                // nothing; one not read stays open.
+                (None, None) if indeterminate => match state.holds.get(hold_id.as_str()) {
+                    Some(Some(_)) => (End::Applied, reserve(ReserveResult::Granted)),
+                    Some(None) => return None,
+                    None => (End::Unknown, reserve(ReserveResult::Unseen)),
+                },
                 (None, None) => return None,
             }
         }

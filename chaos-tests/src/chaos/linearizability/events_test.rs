@@ -103,9 +103,14 @@ fn indeterminate_operations_are_settled_or_left_open() {
     let ends = |state: &FinalState| -> Vec<(u64, End)> {
         events_of(&history, state, SKU).expect("in the model").iter().map(|e| (e.id, e.end)).collect()
     };
-    // Hold 2 exists: applied. Hold 3 does not, the receipt posted nothing
-    // and the rejected reserve did nothing.
+    // Hold 2 exists: applied. Hold 3 was read absent, the receipt posted
+    // nothing and the rejected reserve did nothing.
+    state.holds.insert("hold-3".into(), None);
     assert_eq!(ends(&state), [(1, End::Returned { at_us: 10 }), (2, End::Applied)]);
+    // Hold 3 not read: open.
+    state.holds.remove("hold-3");
+    assert_eq!(ends(&state), [(1, End::Returned { at_us: 10 }), (2, End::Applied), (3, End::Unknown)]);
+    state.holds.insert("hold-3".into(), None);
     // The receipt's journal entry shows it applied.
     let posting = JournalRecord {
         command_id: "adjust-4".into(),
