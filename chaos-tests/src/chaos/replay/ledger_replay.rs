@@ -84,163 +84,180 @@ struct Execution {
 /// issued by the run (or is a leader's `Expire` tick); (d) every hold ends
 /// at most once. The log must start at index 1 and have no gaps.
 pub fn replay(config: LedgerConfig, log: &[LogEntry], expect: &Expectations) -> Replayed {
-    let mut violations = Vec::new();
-    let mut ledger = Ledger::new(config);
-    let mut lives = HoldLives::default();
-    // Pending holds by deadline, to see each expiry as it happens.
-    let mut deadlines: BinaryHeap<Reverse<(u64, String)>> = BinaryHeap::new();
-    let mut executions: BTreeMap<String, Execution> = BTreeMap::new();
-    // Replica digests not yet compared, by index.
-    let mut digests: BTreeMap<u64, Vec<&ReplicaDigest>> = BTreeMap::new();
-    for replica in &expect.replicas {
-        digests.entry(replica.applied_index).or_default().push(replica);
-    }
-    let mut counts = (0u64, 0u64, 0u64, 0u64);
-    compare_digests(&ledger, 0, &mut digests, &mut violations);
-    let mut expected_index = 1;
+    let mut replayer = Replayer::new(config, expect);
+    replayer.compare_digests(0);
     for entry in log {
+        let expected_index = replayer.found.entries + 1;
         if entry.index != expected_index {
-            violations.push(format!(
+            replayer.found.violations.push(format!(
                 "the log jumps from index {} to {}: entries are missing, the replay stops there",
                 expected_index - 1,
                 entry.index
             ));
             break;
         }
-        expected_index += 1;
-        counts.0 += 1;
+        replayer.found.entries += 1;
         for envelope in &entry.envelopes {
-            counts.1 += 1;
-            // Executed means it left a new idempotency record: a retry
-            // answered from its record, a conflicting reuse of an id or an
-            // invalid id leave none.
-            let had_record = ledger.idempotency_record(&envelope.id).is_some();
-            let applied = ledger.apply(envelope);
-            note_expiries(&ledger, &mut deadlines, &mut lives, entry.index);
-            if let Command::Expire = envelope.command {
-                continue;
-            }
-            let id = envelope.id.as_str();
-            if !expect.issued.contains(id) {
-                violations.push(format!("command {id} at index {} was issued by no client (phantom)", entry.index));
-            }
-            if had_record || ledger.idempotency_record(&envelope.id).is_none() {
-                counts.3 += u64::from(applied.replayed);
-                continue;
-            }
-            counts.2 += 1;
-            let execution = executions.entry(id.to_owned()).or_insert(Execution {
-                count: 0,
-                index: entry.index,
-                rejection: applied.result.as_ref().err().map(ToString::to_string),
-            });
-            execution.count += 1;
-            if execution.count == 2 {
-                violations.push(format!(
-                    "command {id} executed again at index {} (first at index {}): a retry applied twice",
-                    entry.index, execution.index
-                ));
-            }
-            if let Ok(outcome) = &applied.result {
-                note_hold_change(&envelope.command, outcome, &mut lives, &mut deadlines, entry.index);
-            }
+            replayer.apply(entry.index, envelope);
         }
-        compare_digests(&ledger, entry.index, &mut digests, &mut violations);
+        replayer.compare_digests(entry.index);
     }
-    for (index, replicas) in digests {
-        for replica in replicas {
-            violations.push(format!(
-                "node {} reports applied index {index}, past the log replayed (to index {})",
-                replica.node,
-                expected_index - 1
+    replayer.finish()
+}
+
+/// The replay in progress: the ledger, what it has seen, and what is still
+/// to be compared.
+struct Replayer<'a> {
+    ledger: Ledger,
+    expect: &'a Expectations,
+    lives: HoldLives,
+    /// Pending holds by deadline, to see each expiry as it happens.
+    deadlines: BinaryHeap<Reverse<(u64, String)>>,
+    executions: BTreeMap<String, Execution>,
+    /// Replica digests not yet compared, by index.
+    digests: BTreeMap<u64, Vec<&'a ReplicaDigest>>,
+    found: Replayed,
+}
+
+impl<'a> Replayer<'a> {
+    fn new(config: LedgerConfig, expect: &'a Expectations) -> Self {
+        let mut digests: BTreeMap<u64, Vec<&ReplicaDigest>> = BTreeMap::new();
+        for replica in &expect.replicas {
+            digests.entry(replica.applied_index).or_default().push(replica);
+        }
+        let found = Replayed {
+            entries: 0,
+            envelopes: 0,
+            executed: 0,
+            answered_from_record: 0,
+            holds: (0, 0),
+            final_hash_hex: String::new(),
+            violations: Vec::new(),
+        };
+        Self {
+            ledger: Ledger::new(config),
+            expect,
+            lives: HoldLives::default(),
+            deadlines: BinaryHeap::new(),
+            executions: BTreeMap::new(),
+            digests,
+            found,
+        }
+    }
+
+    /// Applies one command of entry `index` and checks what it did.
+    fn apply(&mut self, index: u64, envelope: &Envelope) {
+        self.found.envelopes += 1;
+        // Executed means it left a new idempotency record: a retry answered
+        // from its record, a conflicting reuse of an id or an invalid id
+        // leave none.
+        let had_record = self.ledger.idempotency_record(&envelope.id).is_some();
+        let applied = self.ledger.apply(envelope);
+        self.note_expiries(index);
+        if let Command::Expire = envelope.command {
+            return;
+        }
+        let id = envelope.id.as_str();
+        if !self.expect.issued.contains(id) {
+            self.found.violations.push(format!("command {id} at index {index} was issued by no client (phantom)"));
+        }
+        if had_record || self.ledger.idempotency_record(&envelope.id).is_none() {
+            self.found.answered_from_record += u64::from(applied.replayed);
+            return;
+        }
+        self.found.executed += 1;
+        let execution = self.executions.entry(id.to_owned()).or_insert(Execution {
+            count: 0,
+            index,
+            rejection: applied.result.as_ref().err().map(ToString::to_string),
+        });
+        execution.count += 1;
+        if execution.count == 2 {
+            self.found.violations.push(format!(
+                "command {id} executed again at index {index} (first at index {}): a retry applied twice",
+                execution.index
             ));
         }
+        if let Ok(outcome) = &applied.result {
+            self.note_hold_change(&envelope.command, outcome, index);
+        }
     }
-    for id in &expect.acknowledged {
-        match executions.get(id.as_str()) {
-            None => violations.push(format!("acknowledged command {id} is not in the log (lost)")),
-            Some(Execution { rejection: Some(why), index, .. }) => {
-                violations.push(format!("acknowledged command {id} was rejected at index {index}: {why}"))
+
+    /// Records a hold placed, committed or released by a command just executed.
+    fn note_hold_change(&mut self, command: &Command, outcome: &Outcome, index: u64) {
+        match (command, outcome) {
+            (Command::Reserve(reserve), Outcome::Reserved { expires_at_ms, .. }) => {
+                self.lives.placed(reserve.hold_id.as_str(), index);
+                self.deadlines.push(Reverse((*expires_at_ms, reserve.hold_id.to_string())));
             }
-            Some(_) => {}
+            (Command::CommitHold(commit), Outcome::HoldCommitted { .. }) => {
+                self.lives.ended(commit.hold_id.as_str(), HoldEnd::Commit, index);
+            }
+            (Command::ReleaseHold(release), Outcome::HoldReleased) => {
+                self.lives.ended(release.hold_id.as_str(), HoldEnd::Release, index);
+            }
+            _ => {}
         }
     }
-    let (placed, ended) = lives.counts();
-    violations.extend(lives.into_violations());
-    Replayed {
-        entries: counts.0,
-        envelopes: counts.1,
-        executed: counts.2,
-        answered_from_record: counts.3,
-        holds: (placed, ended),
-        final_hash_hex: hex(&ledger.state_hash()),
-        violations,
-    }
-}
 
-/// Records a hold placed, committed or released by a command just executed.
-fn note_hold_change(
-    command: &Command,
-    outcome: &Outcome,
-    lives: &mut HoldLives,
-    deadlines: &mut BinaryHeap<Reverse<(u64, String)>>,
-    index: u64,
-) {
-    match (command, outcome) {
-        (Command::Reserve(reserve), Outcome::Reserved { expires_at_ms, .. }) => {
-            lives.placed(reserve.hold_id.as_str(), index);
-            deadlines.push(Reverse((*expires_at_ms, reserve.hold_id.to_string())));
-        }
-        (Command::CommitHold(commit), Outcome::HoldCommitted { .. }) => {
-            lives.ended(commit.hold_id.as_str(), HoldEnd::Commit, index);
-        }
-        (Command::ReleaseHold(release), Outcome::HoldReleased) => {
-            lives.ended(release.hold_id.as_str(), HoldEnd::Release, index);
-        }
-        _ => {}
-    }
-}
-
-/// Records the expiry of every hold whose deadline the ledger's clock has
-/// passed and which the ledger now shows expired (one that ended earlier
-/// by commit or release must not show expired as well).
-fn note_expiries(
-    ledger: &Ledger,
-    deadlines: &mut BinaryHeap<Reverse<(u64, String)>>,
-    lives: &mut HoldLives,
-    index: u64,
-) {
-    while let Some(Reverse((deadline, _))) = deadlines.peek() {
-        if *deadline > ledger.clock_ms() {
-            break;
-        }
-        let Some(Reverse((_, hold_id))) = deadlines.pop() else { break };
-        let expired = ledger.hold(&hold_id.as_str().into()).is_some_and(|h| h.status == HoldStatus::Expired);
-        if expired && lives.end_of(&hold_id) != Some(HoldEnd::Expiry) {
-            lives.ended(&hold_id, HoldEnd::Expiry, index);
+    /// Records the expiry of every hold whose deadline the ledger's clock
+    /// has passed and which the ledger now shows expired (one that ended
+    /// earlier by commit or release must not show expired as well).
+    fn note_expiries(&mut self, index: u64) {
+        while let Some(Reverse((deadline, _))) = self.deadlines.peek() {
+            if *deadline > self.ledger.clock_ms() {
+                break;
+            }
+            let Some(Reverse((_, hold_id))) = self.deadlines.pop() else { break };
+            let hold = self.ledger.hold(&hold_id.as_str().into());
+            let expired = hold.is_some_and(|h| h.status == HoldStatus::Expired);
+            if expired && self.lives.end_of(&hold_id) != Some(HoldEnd::Expiry) {
+                self.lives.ended(&hold_id, HoldEnd::Expiry, index);
+            }
         }
     }
-}
 
-/// Compares the replicas that reported applied index `index` with the
-/// replayed state, which is now at `index`.
-fn compare_digests(
-    ledger: &Ledger,
-    index: u64,
-    digests: &mut BTreeMap<u64, Vec<&ReplicaDigest>>,
-    violations: &mut Vec<String>,
-) {
-    let Some(replicas) = digests.remove(&index) else { return };
-    let replayed = hex(&ledger.state_hash());
-    for replica in replicas {
-        if replica.digest_hex != replayed {
-            violations.push(format!(
+    /// Compares the replicas that reported applied index `index` with the
+    /// replayed state, which is now at `index`.
+    fn compare_digests(&mut self, index: u64) {
+        let Some(replicas) = self.digests.remove(&index) else { return };
+        let replayed = hex(&self.ledger.state_hash());
+        for replica in replicas.into_iter().filter(|r| r.digest_hex != replayed) {
+            self.found.violations.push(format!(
                 "at index {index} node {} has digest {} but the replay gives {}",
                 replica.node,
                 short(&replica.digest_hex),
                 short(&replayed)
             ));
         }
+    }
+
+    /// The replicas past the log, the acknowledged commands not executed
+    /// once successfully, the holds' violations, and the final hash.
+    fn finish(mut self) -> Replayed {
+        let last = self.found.entries;
+        for (index, replicas) in std::mem::take(&mut self.digests) {
+            for replica in replicas {
+                self.found.violations.push(format!(
+                    "node {} reports applied index {index}, past the log replayed (to index {last})",
+                    replica.node
+                ));
+            }
+        }
+        for id in &self.expect.acknowledged {
+            match self.executions.get(id.as_str()) {
+                None => self.found.violations.push(format!("acknowledged command {id} is not in the log (lost)")),
+                Some(Execution { rejection: Some(why), index, .. }) => self
+                    .found
+                    .violations
+                    .push(format!("acknowledged command {id} was rejected at index {index}: {why}")),
+                Some(_) => {}
+            }
+        }
+        self.found.holds = self.lives.counts();
+        self.found.violations.extend(self.lives.into_violations());
+        self.found.final_hash_hex = hex(&self.ledger.state_hash());
+        self.found
     }
 }
 
