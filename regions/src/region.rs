@@ -161,6 +161,11 @@ impl Region {
         Ok(Read { value, applied_index: applied.map_or(0, |id| id.index) })
     }
 
+    /// The index of the last entry this replica applied (0 before any).
+    pub fn applied_index(&self) -> u64 {
+        self.inner.reader.last_applied().map_or(0, |id| id.index)
+    }
+
     /// Who leads the group, as far as this replica knows.
     pub fn leader_hint(&self) -> LeaderHint {
         let metrics = self.inner.raft.metrics().borrow_watched().clone();

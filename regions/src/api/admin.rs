@@ -3,6 +3,7 @@
 //! Every call needs the admin token.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use ledger::command::RegisterWarehouse;
 use ledger::{Command, Envelope, Outcome};
@@ -30,6 +31,10 @@ pub struct AdminService {
     ctx: ApiContext,
     log: LogStore,
     faults: Option<FaultHooks>,
+    /// The last state digest computed and the applied index it is of:
+    /// hashing the whole ledger holds off apply, so an idle replica's
+    /// digest is computed once, however often status is polled.
+    digest: Arc<Mutex<(u64, Vec<u8>)>>,
 }
 
 impl AdminService {
@@ -37,7 +42,22 @@ impl AdminService {
     /// `log`; `SetFaults` works only when the node's config enabled fault
     /// injection and so handed it `faults`.
     pub fn new(ctx: ApiContext, log: LogStore, faults: Option<FaultHooks>) -> Self {
-        Self { ctx, log, faults }
+        Self { ctx, log, faults, digest: Arc::default() }
+    }
+
+    /// The ledger's state digest at this replica's applied index.
+    async fn state_digest(&self) -> Result<Vec<u8>, Status> {
+        let applied = self.ctx.region.applied_index();
+        {
+            let cached = self.digest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cached.0 == applied && !cached.1.is_empty() {
+                return Ok(cached.1.clone());
+            }
+        }
+        let read = self.ctx.read(Consistency::Stale, |ledger| ledger.state_hash().to_vec()).await?;
+        *self.digest.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            (read.applied_index, read.value.clone());
+        Ok(read.value)
     }
 
     /// Authenticates an admin caller and checks the request names this
@@ -245,7 +265,7 @@ impl Admin for AdminService {
         let own = self.ctx.region.group().as_str().to_owned();
         let wanted = &request.get_ref().group_ids;
         let groups = if wanted.is_empty() || wanted.contains(&own) {
-            let digest = self.ctx.read(Consistency::Stale, |ledger| ledger.state_hash().to_vec()).await?.value;
+            let digest = self.state_digest().await?;
             vec![group_status(&own, &self.metrics(), digest)]
         } else {
             Vec::new()
