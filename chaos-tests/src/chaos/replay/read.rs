@@ -44,8 +44,9 @@ pub async fn log_for_replay(
 async fn read_log(client: &RegionClient, endpoint: &EndpointAddr, up_to: u64) -> anyhow::Result<Vec<LogEntry>> {
     let mut log: Vec<LogEntry> = Vec::new();
     let mut from = 1u64;
-    // Every page but the last brings at least one record: a bound.
-    let pages_max = up_to / u64::from(PAGE_RECORDS) + 2;
+    // Every page brings at least one record (or the read fails), usually
+    // `PAGE_RECORDS` (fewer when a page reaches the server's byte limit).
+    let pages_max = up_to.saturating_add(1);
     for _ in 0..pages_max {
         if from > up_to {
             return Ok(log);
