@@ -182,7 +182,7 @@ impl RunResult {
             .faults
             .iter()
             .map(|w| {
-                format!("{} node {} {:.2}-{:.2} s", w.fault, w.node, w.start_us as f64 / 1e6, w.end_us as f64 / 1e6)
+                format!("{} {} {:.2}-{:.2} s", w.fault, w.nodes_label(), w.start_us as f64 / 1e6, w.end_us as f64 / 1e6)
             })
             .collect();
         let _ = writeln!(out, "faults: {}", if windows.is_empty() { "none".to_owned() } else { windows.join(", ") });

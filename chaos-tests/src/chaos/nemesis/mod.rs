@@ -61,17 +61,29 @@ use crate::cluster::Cluster;
 pub struct FaultWindow {
     /// The fault's name.
     pub fault: &'static str,
-    /// The node it hit: for a fault of several nodes the first of them;
-    /// for one of the whole region (ring, slow or lossy links, rolling
-    /// restart) the leader when it began; for a membership change the node
-    /// added.
+    /// The node it hit: the first of [`FaultWindow::nodes`].
     pub node: u64,
+    /// Every node it hit: the ones killed, paused, cut off or whose hooks
+    /// were set; for a fault of the whole region (ring, slow or lossy
+    /// links, rolling restart) the leader when it began; for a membership
+    /// change the node added.
+    pub nodes: Vec<u64>,
     /// When it was in force from (after the kill, the pause, the rules were
     /// set; when the steps began), in microseconds since the run started.
     pub start_us: u64,
     /// When it was healed (before the restart, the resume, the clearing;
     /// when the steps ended), in microseconds since the run started.
     pub end_us: u64,
+}
+
+impl FaultWindow {
+    /// `node 3`, or `nodes 3, 1` for a fault of several, for reports.
+    pub fn nodes_label(&self) -> String {
+        match self.nodes.as_slice() {
+            [] | [_] => format!("node {}", self.node),
+            many => format!("nodes {}", many.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
+        }
+    }
 }
 
 /// How long a leader may take to appear before a fault is skipped, or
@@ -215,7 +227,8 @@ async fn apply(stage: &mut Stage<'_>, planned: &Planned) -> anyhow::Result<Optio
         }
     };
     tracing::info!(fault = fault.name(), ?targets, leader, start_us, end_us, "fault window healed");
-    Ok(Some(FaultWindow { fault: fault.name(), node, start_us, end_us }))
+    let nodes = if node == first { targets } else { vec![node] };
+    Ok(Some(FaultWindow { fault: fault.name(), node, nodes, start_us, end_us }))
 }
 
 /// Sets `shape`'s link rules, holds them for the window's length, clears
@@ -370,6 +383,14 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    #[test]
+    fn a_window_names_every_node_it_hit() {
+        let window = |nodes: Vec<u64>| FaultWindow { fault: "minority-kill", node: 3, nodes, start_us: 0, end_us: 1 };
+        assert_eq!(window(vec![3, 1]).nodes_label(), "nodes 3, 1");
+        assert_eq!(window(vec![3]).nodes_label(), "node 3");
+        assert_eq!(window(Vec::new()).nodes_label(), "node 3");
+    }
 
     #[test]
     fn choose_draws_distinct_members_from_the_seed() {

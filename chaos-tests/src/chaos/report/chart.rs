@@ -61,7 +61,7 @@ impl Chart<'_> {
         );
         for window in self.faults {
             let (start, end) = (window.start_us as f64 / 1e6, window.end_us as f64 / 1e6);
-            let label = format!("{} node {} {start:.2}-{end:.2} s", window.fault, window.node);
+            let label = format!("{} {} {start:.2}-{end:.2} s", window.fault, window.nodes_label());
             let _ = write!(
                 svg,
                 r#"<rect class="fault" x="{:.1}" y="{TOP}" width="{:.1}" height="{plot_h}"><title>{}</title></rect><text class="fault-label" x="{:.1}" y="{:.1}">{}</text>"#,
@@ -174,7 +174,13 @@ mod tests {
     use super::*;
 
     fn window(start_s: u64, end_s: u64) -> FaultWindow {
-        FaultWindow { fault: "pause", node: 2, start_us: start_s * 1_000_000, end_us: end_s * 1_000_000 }
+        FaultWindow {
+            fault: "pause",
+            node: 2,
+            nodes: vec![2],
+            start_us: start_s * 1_000_000,
+            end_us: end_s * 1_000_000,
+        }
     }
 
     #[test]

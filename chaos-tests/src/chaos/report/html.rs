@@ -129,13 +129,13 @@ fn section(html: &mut String, index: usize, run: &RunResult) {
     if run.faults.is_empty() {
         html.push_str("<p>none</p>");
     } else {
-        html.push_str("<table><tr><th>fault</th><th>node</th><th>from (s)</th><th>to (s)</th></tr>");
+        html.push_str("<table><tr><th>fault</th><th>nodes</th><th>from (s)</th><th>to (s)</th></tr>");
         for window in &run.faults {
             let _ = write!(
                 html,
                 "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td></tr>",
                 escape(window.fault),
-                window.node,
+                window.nodes.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
                 window.start_us as f64 / 1e6,
                 window.end_us as f64 / 1e6
             );
@@ -221,8 +221,8 @@ mod tests {
             indeterminate_applied: 1,
             indeterminate_not_applied: 3,
             faults: vec![
-                FaultWindow { fault: "pause", node: 1, start_us: 1_000_000, end_us: 2_500_000 },
-                FaultWindow { fault: "pause", node: 3, start_us: 4_000_000, end_us: 5_000_000 },
+                FaultWindow { fault: "pause", node: 1, nodes: vec![1], start_us: 1_000_000, end_us: 2_500_000 },
+                FaultWindow { fault: "pause", node: 3, nodes: vec![3], start_us: 4_000_000, end_us: 5_000_000 },
             ],
             workloads: vec![crate::chaos::workload::Workload::FlashSale],
             regions: 1,
