@@ -180,23 +180,27 @@ pub enum Ports {
     /// `base + 100 + n` (API) and `base + 200 + n` (metrics), so a
     /// deployment restarts at the same addresses (its peers recorded them).
     From(u16),
-    /// Each node on its own loopback address, `127.0.0.<1 + id>` (node ids
-    /// up to [`OWN_LOOPBACK_ID_MAX`]), on free ports there: what the chaos
-    /// harness uses, so every node is told apart by its address as on a
-    /// real network.
+    /// Each node on its own loopback address, `127.0.0.<1 + id>` (past 254
+    /// the count carries into the third octet: node 255 is on 127.0.1.0,
+    /// all of 127.0.0.0/8 being loopback on Linux), on free ports there:
+    /// what the chaos harness uses, so every node is told apart by its
+    /// address as on a real network, however many nodes membership changes
+    /// add.
     OwnLoopback,
 }
 
-/// Largest node id [`Ports::OwnLoopback`] can place (`127.0.0.254`).
-pub const OWN_LOOPBACK_ID_MAX: u64 = 253;
+/// Largest node id [`Ports::OwnLoopback`] can place (`127.255.255.254`).
+pub const OWN_LOOPBACK_ID_MAX: u64 = (1 << 24) - 3;
 
 impl Ports {
     /// The IP address node `id` listens on.
     pub fn ip(self, id: u64) -> std::io::Result<Ipv4Addr> {
         match self {
             Self::Free | Self::From(_) => Ok(Ipv4Addr::LOCALHOST),
-            Self::OwnLoopback => match u8::try_from(id.saturating_add(1)) {
-                Ok(last) if id <= OWN_LOOPBACK_ID_MAX => Ok(Ipv4Addr::new(127, 0, 0, last)),
+            Self::OwnLoopback => match u32::try_from(id.saturating_add(1)) {
+                Ok(offset) if id <= OWN_LOOPBACK_ID_MAX => {
+                    Ok(Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 0)) + offset))
+                }
                 _ => Err(std::io::Error::other(format!(
                     "node id {id} has no loopback address of its own (ids 1 to {OWN_LOOPBACK_ID_MAX})"
                 ))),
@@ -716,6 +720,8 @@ mod tests {
             let ip = std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, u8::try_from(addrs.id + 1).unwrap()));
             assert_eq!([addrs.raft.ip(), addrs.api.ip(), addrs.metrics.ip()], [ip; 3]);
         }
+        assert_eq!(Ports::OwnLoopback.ip(255).unwrap(), Ipv4Addr::new(127, 0, 1, 0));
+        assert_eq!(Ports::OwnLoopback.ip(OWN_LOOPBACK_ID_MAX).unwrap(), Ipv4Addr::new(127, 255, 255, 254));
         assert!(Ports::OwnLoopback.ip(OWN_LOOPBACK_ID_MAX + 1).is_err());
         assert_eq!(Ports::Free.ip(300).unwrap(), Ipv4Addr::LOCALHOST);
         let fixed = node_addrs(4, Ports::From(17_000)).unwrap();
