@@ -151,7 +151,8 @@ impl RegionNode {
             // Refused by the config check in builds without the feature.
             _ => AckPolicy::AfterCommit,
         };
-        let proposer = Proposer::start(raft.clone(), clock.clone(), proposer_config, ack, metrics.clone());
+        let proposer =
+            Proposer::start(raft.clone(), reader.clone(), clock.clone(), proposer_config, ack, metrics.clone());
         let fault_hooks =
             config.fault_injection.then(|| FaultHooks::new(transport.clone(), storage.disk_faults().clone(), clock));
         let region = Region::new(

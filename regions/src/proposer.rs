@@ -12,8 +12,9 @@
 use std::sync::Arc;
 
 use ledger::ids::{Actor, CommandId};
-use ledger::{Command, Envelope};
+use ledger::{Command, Envelope, Ledger};
 use openraft::errors::{ClientWriteError, ForwardReason, ForwardToLeader, RaftError};
+use raft::storage::LedgerReader;
 use raft::transport::LedgerRaft;
 use raft::{EnvelopeResult, LedgerBatch, TypeConfig};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -129,13 +130,14 @@ impl Proposer {
     /// when every handle is dropped.
     pub fn start(
         raft: LedgerRaft,
+        ledger: LedgerReader,
         clock: Arc<LeaderClock>,
         config: ProposerConfig,
         ack: AckPolicy,
         metrics: Metrics,
     ) -> Self {
         let (queue, proposals) = mpsc::channel(config.queue_depth.max(1));
-        let batching = run(raft, proposals, clock, config, ack, metrics);
+        let batching = run(raft, proposals, LeaderTime { clock, ledger }, config, ack, metrics);
         tokio::spawn(batching.instrument(tracing::info_span!("proposer")));
         Self { queue }
     }
@@ -155,7 +157,7 @@ impl Proposer {
 async fn run(
     raft: LedgerRaft,
     mut proposals: mpsc::Receiver<Proposal>,
-    clock: Arc<LeaderClock>,
+    time: LeaderTime,
     config: ProposerConfig,
     mut ack: AckPolicy,
     metrics: Metrics,
@@ -173,7 +175,7 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let now_ms = clock.now_ms();
+        let now_ms = time.now_ms();
         let mut replies = Vec::with_capacity(batch.len());
         let envelopes = batch
             .into_iter()
@@ -206,6 +208,18 @@ async fn run(
             }
             .instrument(tracing::debug_span!("propose_batch")),
         );
+    }
+}
+
+/// What stamps a batch: the leader clock, kept at or after the ledger's.
+struct LeaderTime {
+    clock: Arc<LeaderClock>,
+    ledger: LedgerReader,
+}
+
+impl LeaderTime {
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms(self.ledger.read(Ledger::clock_ms))
     }
 }
 

@@ -45,19 +45,19 @@ impl AdminService {
         Self { ctx, log, faults, digest: Arc::default() }
     }
 
-    /// The ledger's state digest at this replica's applied index.
-    async fn state_digest(&self) -> Result<Vec<u8>, Status> {
+    /// This replica's applied index and the ledger's state digest there.
+    async fn state_digest(&self) -> Result<(u64, Vec<u8>), Status> {
         let applied = self.ctx.region.applied_index();
         {
             let cached = self.digest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if cached.0 == applied && !cached.1.is_empty() {
-                return Ok(cached.1.clone());
+                return Ok(cached.clone());
             }
         }
         let read = self.ctx.read(Consistency::Stale, |ledger| ledger.state_hash().to_vec()).await?;
-        *self.digest.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            (read.applied_index, read.value.clone());
-        Ok(read.value)
+        let state = (read.applied_index, read.value);
+        *self.digest.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = state.clone();
+        Ok(state)
     }
 
     /// Authenticates an admin caller and checks the request names this
@@ -91,8 +91,10 @@ impl AdminService {
     }
 }
 
-/// A group's status as this node sees it.
-fn group_status(group_id: &str, m: &RaftMetrics<TypeConfig>, digest: Vec<u8>) -> pb::GroupStatus {
+/// A group's status as this node sees it; `state` is the applied index and
+/// the state digest at that index (read together, so they always match).
+fn group_status(group_id: &str, m: &RaftMetrics<TypeConfig>, state: (u64, Vec<u8>)) -> pb::GroupStatus {
+    let (applied_index, digest) = state;
     let last_log_index = m.last_log_index.unwrap_or(0);
     let replication = m
         .replication
@@ -126,7 +128,7 @@ fn group_status(group_id: &str, m: &RaftMetrics<TypeConfig>, digest: Vec<u8>) ->
         term: m.current_term,
         leader_id: m.current_leader,
         commit_index: m.local_committed.as_ref().map_or(0, |id| id.index),
-        applied_index: m.last_applied.as_ref().map_or(0, |id| id.index),
+        applied_index,
         last_log_index,
         snapshot_index: m.snapshot.as_ref().map(|id| id.index),
         membership: Some(membership(
@@ -265,8 +267,7 @@ impl Admin for AdminService {
         let own = self.ctx.region.group().as_str().to_owned();
         let wanted = &request.get_ref().group_ids;
         let groups = if wanted.is_empty() || wanted.contains(&own) {
-            let digest = self.state_digest().await?;
-            vec![group_status(&own, &self.metrics(), digest)]
+            vec![group_status(&own, &self.metrics(), self.state_digest().await?)]
         } else {
             Vec::new()
         };
