@@ -377,10 +377,10 @@ async fn drive(
     let nemesis_seed = config.seed.wrapping_add(catalog.index);
     let (_, faults) = tokio::join!(
         workload::run(&load, catalog.clone(), workers, recorder),
-        nemesis::run(&config.scenario, nemesis_seed, region, &admin, recorder.start(), until),
+        nemesis::run(&config.scenario, nemesis_seed, region, recorder.start(), until),
     );
     // Heal even when the nemesis stopped on an error, then report it.
-    let healed = nemesis::heal_all(region, &admin).await;
+    let healed = nemesis::heal_all(region).await;
     let faults = faults?;
     healed?;
 

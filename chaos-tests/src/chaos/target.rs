@@ -258,8 +258,7 @@ impl Drop for Target {
 fn clear_faults(region: &mut Target) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let admin = region.client(&region.tokens().admin, None, ClientConfig::with_deadline(Duration::from_secs(2)))?;
-        tokio::time::timeout(CLEAR_ON_DROP, nemesis::heal_all(region, &admin))
+        tokio::time::timeout(CLEAR_ON_DROP, nemesis::heal_all(region))
             .await
             .with_context(|| format!("not done within {CLEAR_ON_DROP:?}"))?
     })

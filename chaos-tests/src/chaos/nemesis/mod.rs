@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use protos::admin::admin_client::AdminClient;
 use protos::admin::{ClusterStatusRequest, FaultConfig, GroupStatus, LinkDirection, SetFaultsRequest};
-use region_client::{ClientError, EndpointAddr, RegionClient};
+use region_client::{ClientConfig, ClientError, EndpointAddr, RegionClient};
 use serde::Serialize;
 
 pub use fault::Fault;
@@ -90,6 +90,10 @@ impl FaultWindow {
 /// after a step that needs one.
 const LEADER_WAIT: Duration = Duration::from_secs(10);
 
+/// Each admin call's deadline, retries included (`AddLearner` waits for the
+/// learner to catch up).
+const ADMIN_DEADLINE: Duration = Duration::from_secs(10);
+
 /// How long a restarted or new node may take to catch up with the leader.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -99,13 +103,12 @@ const SET_FAULTS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Applies the windows of `scenario`'s schedule for `seed` from now until
 /// `until`, healing each; windows are recorded in time since `clock` (the
-/// history's start).
+/// history's start). Admin calls use the region's admin token.
 /// `admin` is a client with the admin token.
 pub async fn run(
     scenario: &Scenario,
     seed: u64,
     region: &mut Target,
-    admin: &RegionClient,
     clock: Instant,
     until: Instant,
 ) -> anyhow::Result<Vec<FaultWindow>> {
@@ -123,7 +126,8 @@ pub async fn run(
             tracing::info!(fault = planned.fault.name(), "no time left for the next window; it is skipped");
             break;
         }
-        let mut stage = Stage { region: &mut *region, admin, clock };
+        let admin = admin_client(region)?;
+        let mut stage = Stage { region: &mut *region, admin: &admin, clock };
         if let Some(window) = apply(&mut stage, &planned).await? {
             windows.push(window);
         }
@@ -133,7 +137,7 @@ pub async fn run(
 
 /// Undoes every fault: continues paused nodes, starts stopped ones, clears
 /// every node's link faults.
-pub async fn heal_all(region: &mut Target, admin: &RegionClient) -> anyhow::Result<()> {
+pub async fn heal_all(region: &mut Target) -> anyhow::Result<()> {
     if let Target::Launched(cluster) = region {
         let ids: Vec<u64> = cluster.nodes().iter().map(|node| node.addrs.id).collect();
         for id in ids {
@@ -143,7 +147,15 @@ pub async fn heal_all(region: &mut Target, admin: &RegionClient) -> anyhow::Resu
             }
         }
     }
-    partition::heal(&Stage { region, admin, clock: Instant::now() }).await
+    let admin = admin_client(region)?;
+    partition::heal(&Stage { region, admin: &admin, clock: Instant::now() }).await
+}
+
+/// A fresh client with the admin token over the region's current members:
+/// one per window, so that the nodes membership changes add never overflow
+/// a client's list of endpoints ([`region_client::ENDPOINTS_MAX`]).
+fn admin_client(region: &Target) -> anyhow::Result<RegionClient> {
+    region.client(&region.tokens().admin, None, ClientConfig::with_deadline(ADMIN_DEADLINE))
 }
 
 /// One window: looks up the leader, picks the targets, applies, holds and
