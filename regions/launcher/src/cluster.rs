@@ -713,6 +713,78 @@ mod tests {
         assert_eq!(order(None), [api(0), api(1), api(2)]);
     }
 
+    /// A stand-in for regiond: records its arguments in its node's
+    /// directory, exits with 3 if that directory holds a file `exit`,
+    /// else sleeps.
+    const FAKE_REGIOND: &str = r#"#!/bin/sh
+dir=$(dirname "$2")
+echo "$@" >> "$dir/args"
+[ -e "$dir/exit" ] && exit 3
+exec sleep 30
+"#;
+
+    fn fake_cluster(dir: &Path) -> Cluster {
+        use std::os::unix::fs::PermissionsExt as _;
+        let regiond = dir.join("regiond");
+        std::fs::write(&regiond, FAKE_REGIOND).unwrap();
+        std::fs::set_permissions(&regiond, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Cluster::launch(ClusterSpec { regiond, dir: dir.to_owned(), ports: Ports::OwnLoopback, ..spec() }).unwrap()
+    }
+
+    fn args(dir: &Path, id: u64) -> String {
+        let path = dir.join(format!("node{id}")).join("args");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !path.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    #[test]
+    fn added_nodes_join_under_fresh_ids_and_removed_ones_are_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cluster = fake_cluster(dir.path());
+        assert!(args(dir.path(), 1).contains("--bootstrap"));
+        assert_eq!(cluster.add_node().unwrap(), 4);
+        assert!(args(dir.path(), 4).trim_end().ends_with("--join"), "{}", args(dir.path(), 4));
+        let config = std::fs::read_to_string(&cluster.node(4).unwrap().config).unwrap();
+        assert!(config.contains("node_id = 4") && config.contains("[peers.1]") && config.contains("[peers.4]"));
+        assert!(config.contains("127.0.0.5:"), "node 4 on its own address: {config}");
+        cluster.remove_node(2).unwrap();
+        let ids: Vec<u64> = cluster.nodes().iter().map(|n| n.addrs.id).collect();
+        assert_eq!(ids, [1, 3, 4]);
+        assert_eq!(cluster.add_node().unwrap(), 5, "a removed node's id is never reused");
+        assert!(cluster.node(2).is_err());
+    }
+
+    #[test]
+    fn pauses_resume_and_a_node_that_exits_on_its_own_can_be_restarted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cluster = fake_cluster(dir.path());
+        cluster.pause_node(1).unwrap();
+        cluster.resume_node(1).unwrap();
+        cluster.resume_node(2).unwrap();
+        assert_eq!(cluster.take_exited(1).unwrap(), None, "still running");
+        cluster.stop_node(3).unwrap();
+        assert!(cluster.pause_node(3).is_err(), "a stopped node cannot be paused");
+        std::fs::write(dir.path().join("node3").join("exit"), "").unwrap();
+        cluster.start_node(3, false).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = cluster.take_exited(3).unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "node 3 should have exited");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(status.code(), Some(3));
+        assert!(!cluster.node(3).unwrap().is_started(), "forgotten, so it can be started again");
+        std::fs::remove_file(dir.path().join("node3").join("exit")).unwrap();
+        cluster.start_node(3, false).unwrap();
+        assert!(cluster.node(3).unwrap().is_started());
+        cluster.shutdown();
+    }
+
     #[test]
     fn own_loopback_puts_each_node_on_its_own_address() {
         let all = allocate_addrs(3, Ports::OwnLoopback).unwrap();
