@@ -62,19 +62,18 @@ pub(super) async fn replace_voter(
         tokio::time::sleep(Duration::from_millis(pick.range(SNAPSHOT_DELAY_MS * 5 / 4, SNAPSHOT_DELAY_MS * 11 / 4)))
             .await;
         stage.cluster_mut()?.kill_node(new)?;
-        let received =
-            std::fs::read_to_string(&stage.cluster()?.node(new)?.log).is_ok_and(|log| log.contains(SNAPSHOT_RECEIVED));
+        let received = received_snapshot(stage, new)?;
         tracing::info!(node = new, mid_transfer = !received, "learner killed while the snapshot was sent");
         // The restart clears its link faults (they live in memory only).
         stage.cluster_mut()?.start_node(new, false)?;
         stage.wait_caught_up(new, CATCH_UP_TIMEOUT).await.context("the restarted learner")?;
-        let by_snapshot =
-            std::fs::read_to_string(&stage.cluster()?.node(new)?.log).is_ok_and(|log| log.contains(SNAPSHOT_RECEIVED));
+        let by_snapshot = received_snapshot(stage, new)?;
         tracing::info!(node = new, by_snapshot, "restarted learner caught up");
     } else {
         add_learner(stage, new, true).await?;
     }
-    let index = usize::try_from(pick.range(0, voters.len().saturating_sub(1) as u64)).unwrap_or(0);
+    let last = u64::try_from(voters.len().saturating_sub(1)).unwrap_or(0);
+    let index = usize::try_from(pick.range(0, last)).unwrap_or(0);
     let old = *voters.get(index).context("the group has no voters")?;
     let mut next: Vec<u64> = voters.iter().copied().filter(|&voter| voter != old).collect();
     next.push(new);
@@ -84,6 +83,12 @@ pub(super) async fn replace_voter(
     tracing::info!(added = new, removed = old, "voter replaced");
     stage.cluster_mut()?.wait_for_leader(LEADER_WAIT).await?;
     Ok((start, stage.now_us(), new))
+}
+
+/// Whether node `id`'s log says it has received a whole snapshot.
+fn received_snapshot(stage: &Stage<'_>, id: u64) -> anyhow::Result<bool> {
+    let log = &stage.cluster()?.node(id)?.log;
+    Ok(std::fs::read_to_string(log).is_ok_and(|text| text.contains(SNAPSHOT_RECEIVED)))
 }
 
 /// Has `leader` build a snapshot now and waits until it covers the index

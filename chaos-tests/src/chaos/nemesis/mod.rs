@@ -104,7 +104,6 @@ const SET_FAULTS_TIMEOUT: Duration = Duration::from_secs(10);
 /// Applies the windows of `scenario`'s schedule for `seed` from now until
 /// `until`, healing each; windows are recorded in time since `clock` (the
 /// history's start). Admin calls use the region's admin token.
-/// `admin` is a client with the admin token.
 pub async fn run(
     scenario: &Scenario,
     seed: u64,
@@ -172,7 +171,7 @@ async fn apply(stage: &mut Stage<'_>, planned: &Planned) -> anyhow::Result<Optio
     let mut pick = SplitMix64::new(planned.pick);
     let members = stage.members();
     let followers: Vec<u64> = members.iter().copied().filter(|&node| node != leader).collect();
-    let targets = match fault {
+    let mut targets = match fault {
         Fault::None => return Ok(None),
         Fault::FollowerKill | Fault::FollowerPause | Fault::DiskFail => choose(&followers, 1, &mut pick),
         Fault::MinorityKill | Fault::Split => choose(&members, members.len().saturating_sub(1) / 2, &mut pick),
@@ -193,12 +192,11 @@ async fn apply(stage: &mut Stage<'_>, planned: &Planned) -> anyhow::Result<Optio
         | Fault::SnapshotCrash
         | Fault::ClockJump => vec![leader],
     };
-    let Some(&first) = targets.first() else {
+    if targets.is_empty() {
         tracing::warn!(fault = fault.name(), members = members.len(), "no node to hit; window skipped");
         return Ok(None);
-    };
+    }
     let length = planned.length;
-    let mut node = first;
     let (start_us, end_us) = match fault {
         Fault::None => return Ok(None),
         Fault::LeaderKill | Fault::FollowerKill | Fault::MinorityKill | Fault::MajorityKill => {
@@ -228,7 +226,7 @@ async fn apply(stage: &mut Stage<'_>, planned: &Planned) -> anyhow::Result<Optio
         Fault::MembershipChange | Fault::SnapshotCrash => {
             let crash = fault == Fault::SnapshotCrash;
             let (start, end, added) = membership::replace_voter(stage, leader, &mut pick, crash).await?;
-            node = added;
+            targets = vec![added];
             (start, end)
         }
         Fault::DiskSlow => hooks::slow_disk(stage, &targets, pick.range(50, 250), length).await?,
@@ -239,8 +237,8 @@ async fn apply(stage: &mut Stage<'_>, planned: &Planned) -> anyhow::Result<Optio
         }
     };
     tracing::info!(fault = fault.name(), ?targets, leader, start_us, end_us, "fault window healed");
-    let nodes = if node == first { targets } else { vec![node] };
-    Ok(Some(FaultWindow { fault: fault.name(), node, nodes, start_us, end_us }))
+    let node = targets.first().copied().unwrap_or(leader);
+    Ok(Some(FaultWindow { fault: fault.name(), node, nodes: targets, start_us, end_us }))
 }
 
 /// Sets `shape`'s link rules, holds them for the window's length, clears
