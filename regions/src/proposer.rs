@@ -180,7 +180,7 @@ async fn run(
         let envelopes = batch
             .into_iter()
             .map(|p| {
-                replies.push(p.reply);
+                replies.push(Some(p.reply));
                 Envelope { id: p.id, now_ms, actor: p.actor, command: p.command }
             })
             .collect::<Vec<_>>();
@@ -189,9 +189,12 @@ async fn run(
             AckPolicy::AfterCommit => {}
             #[cfg(feature = "unsafe-test-modes")]
             AckPolicy::BeforeCommit(speculative) => {
-                if let Some(results) = speculative.answer(&raft, &envelopes) {
-                    for (reply, result) in replies.drain(..).zip(results) {
-                        let _ = reply.send(Ok(Committed { result, index: 0 }));
+                for (reply, early) in replies.iter_mut().zip(speculative.answer(&raft, &envelopes).unwrap_or_default())
+                {
+                    if let Some(result) = early
+                        && let Some(waiting) = reply.take()
+                    {
+                        let _ = waiting.send(Ok(Committed { result, index: 0 }));
                     }
                 }
             }
@@ -229,15 +232,13 @@ fn answer(
         openraft::raft::ClientWriteResponse<TypeConfig>,
         RaftError<TypeConfig, ClientWriteError<TypeConfig>>,
     >,
-    replies: Vec<oneshot::Sender<Result<Committed, ProposeError>>>,
+    replies: Vec<Option<oneshot::Sender<Result<Committed, ProposeError>>>>,
 ) {
     match written {
         Ok(response) => {
             let index = response.log_id.index;
             let results = response.data.results;
-            // No callers left means they were answered before commit (the
-            // unsafe test-only policy); otherwise every command has a result.
-            if !replies.is_empty() && results.len() != replies.len() {
+            if results.len() != replies.len() {
                 // Cannot happen: the state machine answers every envelope.
                 tracing::error!(
                     results = results.len(),
@@ -245,9 +246,12 @@ fn answer(
                     "an entry's results do not match its commands"
                 );
             }
+            // `None`: answered before the commit (the unsafe test-only policy).
             for (reply, result) in replies.into_iter().zip(results) {
-                // A caller that gave up is not waiting any more.
-                let _ = reply.send(Ok(Committed { result, index }));
+                if let Some(reply) = reply {
+                    // A caller that gave up is not waiting any more.
+                    let _ = reply.send(Ok(Committed { result, index }));
+                }
             }
         }
         Err(error) => {
@@ -260,7 +264,7 @@ fn answer(
                 }
                 other => ProposeError::Stopped(other.to_string()),
             };
-            for reply in replies {
+            for reply in replies.into_iter().flatten() {
                 let _ = reply.send(Err(error.clone()));
             }
         }

@@ -1,11 +1,11 @@
 //! Test builds only (feature `unsafe-test-modes`): a deliberately unsafe
-//! write path that acknowledges commands before they are replicated. It
+//! write path that acknowledges reservations before they are replicated. It
 //! exists so a chaos run can show its checkers catch what such a bug does
 //! (acknowledged writes lost when the leader is cut off or killed). The
 //! feature is on only in this crate's own test builds; a node config that
 //! asks for it elsewhere is refused at start-up.
 
-use ledger::{Envelope, Ledger};
+use ledger::{Command, Envelope, Ledger};
 use openraft::async_runtime::WatchReceiver as _;
 use raft::EnvelopeResult;
 use raft::storage::LedgerReader;
@@ -28,9 +28,12 @@ impl SpeculativeLedger {
     }
 
     /// When this node believes it leads: `envelopes` applied to the copy
-    /// (taken from the applied ledger when this term began), their results
-    /// as if committed. Otherwise `None`, and the write takes the safe path.
-    pub fn answer(&mut self, raft: &LedgerRaft, envelopes: &[Envelope]) -> Option<Vec<EnvelopeResult>> {
+    /// (taken from the applied ledger when this term began), and the result
+    /// of each reservation among them as if committed (`None` for other
+    /// commands, whose answers read the ledger back and so wait for the
+    /// commit). When it does not lead, `None`: every write takes the safe
+    /// path.
+    pub fn answer(&mut self, raft: &LedgerRaft, envelopes: &[Envelope]) -> Option<Vec<Option<EnvelopeResult>>> {
         let (leader, term) = {
             let metrics = raft.metrics();
             let metrics = metrics.borrow_watched();
@@ -44,6 +47,10 @@ impl SpeculativeLedger {
             self.copy = Some((term, self.reader.read(Ledger::clone)));
         }
         let (_, ledger) = self.copy.as_mut()?;
-        Some(envelopes.iter().map(|envelope| EnvelopeResult::from(ledger.apply(envelope))).collect())
+        let answers = envelopes.iter().map(|envelope| {
+            let applied = EnvelopeResult::from(ledger.apply(envelope));
+            matches!(envelope.command, Command::Reserve(_)).then_some(applied)
+        });
+        Some(answers.collect())
     }
 }

@@ -201,6 +201,7 @@ pub async fn execute(args: &Args, exe: &Path, out: &mut impl Write) -> anyhow::R
             workloads: common.workloads(),
             regions: common.regions,
             target: target.clone(),
+            unsafe_ack_before_commit: false,
         };
         let result = super::run(&config).await.with_context(|| {
             format!("scenario {} could not be run; reproduce: {}", scenario.name(), super::reproduce(&config))

@@ -114,6 +114,11 @@ pub struct RunConfig {
     /// An existing deployment (one region) to run against instead of
     /// launching regions: no process is started or signalled.
     pub target: Option<Deployment>,
+    /// Launch the nodes in regiond's deliberately unsafe test mode: leaders
+    /// acknowledge writes before replicating them. Only a regiond built
+    /// for regions' own tests accepts it (any other refuses to start); it
+    /// exists to show the checkers catch lost acknowledgements.
+    pub unsafe_ack_before_commit: bool,
 }
 
 /// What one run found.
@@ -228,12 +233,17 @@ fn region_name(index: u64, count: u64) -> String {
     if count == 1 { REGION.to_owned() } else { format!("{REGION}-{index}") }
 }
 
-/// The nodes' settings for `scenario`: fault injection on; with the
+/// The nodes' settings for a run: fault injection on; with the
 /// crash-during-snapshot fault, no log kept behind a snapshot, so that a new
-/// learner can only catch up by one.
-fn node_tuning(scenario: &Scenario) -> NodeTuning {
-    let snapshots = scenario.faults().contains(&nemesis::Fault::SnapshotCrash);
-    NodeTuning { fault_injection: true, logs_kept_after_snapshot: snapshots.then_some(0), ..NodeTuning::default() }
+/// learner can only catch up by one; the unsafe test mode when asked for.
+fn node_tuning(config: &RunConfig) -> NodeTuning {
+    let snapshots = config.scenario.faults().contains(&nemesis::Fault::SnapshotCrash);
+    NodeTuning {
+        fault_injection: true,
+        logs_kept_after_snapshot: snapshots.then_some(0),
+        unsafe_ack_before_commit: config.unsafe_ack_before_commit,
+        ..NodeTuning::default()
+    }
 }
 
 /// Runs one scenario end to end. An `Err` means the harness could not run
@@ -335,7 +345,7 @@ fn launch(config: &RunConfig, dir: &std::path::Path, catalog: &Catalog) -> anyho
         region: catalog.region.clone(),
         replicas: config.replicas,
         tokens,
-        tuning: node_tuning(&config.scenario),
+        tuning: node_tuning(config),
         ports: Ports::OwnLoopback,
     };
     Ok(Cluster::launch(spec)?)
