@@ -46,16 +46,27 @@ pub enum LogRead {
         /// The entries, in index order.
         entries: Vec<LogEntry>,
     },
+    /// Every replica purged part of the log behind a snapshot (the
+    /// crash-during-snapshot fault forces that): nothing to replay from.
+    Purged(String),
     /// No replica gave its whole log: why.
     Failed(String),
 }
 
 /// Replays the log of `state.log` and checks it against `history` and
 /// the replicas' digests (see [`replay`]). Fails when the log could not be
-/// read; passes, saying so, when it was not asked for.
+/// read; passes, saying so, when it was not asked for or every replica
+/// purged part of it behind a snapshot.
 pub fn model_replay(history: &[Op], state: &FinalState) -> Verdict {
     let (region, entries) = match &state.log {
         LogRead::NotRead => return Verdict::new(NAME, Vec::new(), "not checked: the log was not read".to_owned()),
+        LogRead::Purged(why) => {
+            return Verdict::new(
+                NAME,
+                Vec::new(),
+                format!("not checked: every replica purged its log behind a snapshot ({why})"),
+            );
+        }
         LogRead::Failed(why) => {
             return Verdict::new(NAME, vec![format!("the log could not be read: {why}")], String::new());
         }

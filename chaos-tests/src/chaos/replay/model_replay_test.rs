@@ -81,12 +81,18 @@ fn a_lost_ack_or_a_phantom_fails_the_verdict() {
 }
 
 #[test]
-fn a_log_not_read_is_said_and_one_that_could_not_be_read_fails() {
+fn a_log_not_read_or_purged_is_said_and_one_that_could_not_be_read_fails() {
     let mut state = state_of(good_log());
     state.log = LogRead::NotRead;
     let verdict = model_replay(&history(), &state);
     assert!(verdict.passed && verdict.detail.starts_with("not checked"), "{verdict:?}");
-    state.log = LogRead::Failed("node 1: purged".into());
+    state.log = LogRead::Purged("node 1: entries before 40 were purged".into());
     let verdict = model_replay(&history(), &state);
-    assert!(!verdict.passed && verdict.detail.contains("node 1: purged"), "{verdict:?}");
+    assert!(
+        verdict.passed && verdict.detail.starts_with("not checked") && verdict.detail.contains("before 40"),
+        "{verdict:?}"
+    );
+    state.log = LogRead::Failed("node 1: connection refused".into());
+    let verdict = model_replay(&history(), &state);
+    assert!(!verdict.passed && verdict.detail.contains("connection refused"), "{verdict:?}");
 }

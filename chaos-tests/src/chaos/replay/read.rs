@@ -5,8 +5,8 @@ use anyhow::Context as _;
 use ledger::Envelope;
 use protos::admin::admin_client::AdminClient;
 use protos::admin::{LogRecord, ReadLogRequest, log_record::Payload};
-use region_client::RegionClient;
 use region_client::endpoint::EndpointAddr;
+use region_client::{ClientError, RegionClient};
 
 use super::LogRead;
 use super::ledger_replay::LogEntry;
@@ -30,13 +30,29 @@ pub async fn log_for_replay(
         return LogRead::Failed("no replica reported its applied index".to_owned());
     };
     let mut reasons = Vec::with_capacity(nodes.len());
+    let mut all_purged = !nodes.is_empty();
     for (node, endpoint) in nodes {
         match read_log(client, endpoint, up_to).await {
             Ok(entries) => return LogRead::Read { region: region.to_owned(), entries },
-            Err(error) => reasons.push(format!("node {node}: {error:#}")),
+            Err(error) => {
+                all_purged &= is_purged(&error);
+                reasons.push(format!("node {node}: {error:#}"));
+            }
         }
     }
-    LogRead::Failed(format!("no replica gave its whole log through index {up_to}: {}", reasons.join("; ")))
+    let why = format!("no replica gave its whole log through index {up_to}: {}", reasons.join("; "));
+    if all_purged { LogRead::Purged(why) } else { LogRead::Failed(why) }
+}
+
+/// Whether a read failed because the node purged the entries asked for
+/// behind a snapshot (`ReadLog` answers FAILED_PRECONDITION then).
+fn is_purged(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<ClientError>(),
+            Some(ClientError::Rejected { status, .. }) if status.code() == tonic::Code::FailedPrecondition
+        )
+    })
 }
 
 /// The log of the node at `endpoint`, from index 1 through at least `up_to`
