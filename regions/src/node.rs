@@ -332,7 +332,10 @@ fn api_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
         .and_then(TraceContext::parse)
         .map(|context| context.trace_id_hex());
     // `command_id` and `index` are filled in by a write (`ApiContext::write`).
-    tracing::info_span!(
+    // Debug level: at the default `info` no span is built per call (it
+    // costs CPU on the request path); `RUST_LOG=regions=debug` turns the
+    // trace on.
+    tracing::debug_span!(
         "api",
         method = %request.uri().path(),
         trace_id = trace.map(tracing::field::display),

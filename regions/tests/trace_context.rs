@@ -66,7 +66,7 @@ async fn a_calls_trace_id_reaches_the_api_span_and_its_apply() {
         .with_writer(captured.clone())
         .with_ansi(false)
         .with_span_events(FmtSpan::CLOSE)
-        .with_env_filter("warn,regions=info,region_client=debug,raft::storage=debug")
+        .with_env_filter("warn,regions=debug,region_client=debug,raft::storage=debug")
         .finish();
     let _default = tracing::subscriber::set_default(subscriber);
 
@@ -84,7 +84,8 @@ async fn a_calls_trace_id_reaches_the_api_span_and_its_apply() {
     assert_eq!(trace_id.len(), 32, "{rpc}");
     let api = lines
         .iter()
-        .find(|l| l.contains("api{") && l.contains(trace_id))
+        // The api span's own close line, once the write recorded its index.
+        .find(|l| l.contains("api{") && l.contains(trace_id) && l.contains("index="))
         .unwrap_or_else(|| panic!("no api span with trace id {trace_id} in:\n{}", lines.join("\n")));
     assert!(api.contains("rx-traced"), "the api span names the command: {api}");
     let index: u64 = field(api, "index").and_then(|i| i.parse().ok()).unwrap_or_else(|| panic!("no index in {api}"));
