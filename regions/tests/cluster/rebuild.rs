@@ -4,8 +4,6 @@
 //! writes continue, and every acknowledged write reaches every replica.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use openraft::async_runtime::WatchReceiver;
 use regions::node::{RegionNode, StartMode};
@@ -30,20 +28,7 @@ async fn a_damaged_replica_refuses_to_start_and_is_rebuilt_from_its_peers_while_
     let staff = region.client(WAREHOUSE_TOKEN);
     support::receive(&staff, "c-receive-first", "apple", 1).await.expect("received");
 
-    let acknowledged = Arc::new(AtomicU64::new(1));
-    let running = Arc::new(AtomicBool::new(true));
-    let writer = {
-        let (staff, acknowledged, running) = (staff.clone(), Arc::clone(&acknowledged), Arc::clone(&running));
-        tokio::spawn(async move {
-            let mut i = 0_u64;
-            while running.load(Ordering::Relaxed) {
-                i += 1;
-                if support::receive(&staff, &format!("c-writer-{i}"), "apple", 1).await.is_ok() {
-                    acknowledged.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        })
-    };
+    let writer = support::Writer::start(&staff, 1);
 
     let leader = region.wait_leader().await;
     let damaged = region.running.keys().copied().find(|id| *id != leader).unwrap();
@@ -85,9 +70,7 @@ async fn a_damaged_replica_refuses_to_start_and_is_rebuilt_from_its_peers_while_
         .count();
     assert_eq!(aside, 1, "the damaged data dir is kept aside");
 
-    running.store(false, Ordering::Relaxed);
-    writer.await.unwrap();
-    let acknowledged = acknowledged.load(Ordering::Relaxed);
+    let acknowledged = writer.stop().await;
     let on_hand = support::on_hand(&staff, "apple").await;
     assert!(on_hand >= acknowledged, "every acknowledged write is there: {on_hand} < {acknowledged}");
     let index = region.running[&leader].region().raft().metrics().borrow_watched().last_applied.map_or(0, |l| l.index);

@@ -4,9 +4,6 @@
 //! rebuilt by a snapshot (the log behind it was purged), and is promoted.
 //! Every acknowledged write is in the final state of every replica.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
 use openraft::async_runtime::WatchReceiver;
 use protos::admin::TriggerSnapshotRequest;
 use protos::admin::admin_client::AdminClient;
@@ -25,20 +22,7 @@ async fn a_lost_replica_is_replaced_by_a_new_one_rebuilt_by_snapshot_while_write
     support::receive(&staff, "c-receive-first", "apple", 1).await.expect("received");
 
     // A writer keeps receiving one unit at a time; it counts what was acknowledged.
-    let acknowledged = Arc::new(AtomicU64::new(1));
-    let running = Arc::new(AtomicBool::new(true));
-    let writer = {
-        let (staff, acknowledged, running) = (staff.clone(), Arc::clone(&acknowledged), Arc::clone(&running));
-        tokio::spawn(async move {
-            let mut i = 0_u64;
-            while running.load(Ordering::Relaxed) {
-                i += 1;
-                if support::receive(&staff, &format!("c-writer-{i}"), "apple", 1).await.is_ok() {
-                    acknowledged.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        })
-    };
+    let writer = support::Writer::start(&staff, 1);
 
     let leader = region.wait_leader().await;
     let lost = region.running.keys().copied().find(|id| *id != leader).unwrap();
@@ -73,9 +57,7 @@ async fn a_lost_replica_is_replaced_by_a_new_one_rebuilt_by_snapshot_while_write
     let stats = region.running[&replacement].transport().stats();
     assert!(stats.snapshots_installed >= 1, "the new replica was rebuilt from a snapshot: {stats:?}");
 
-    running.store(false, Ordering::Relaxed);
-    writer.await.unwrap();
-    let acknowledged = acknowledged.load(Ordering::Relaxed);
+    let acknowledged = writer.stop().await;
     assert!(acknowledged > 1, "writes went on during the change");
     let on_hand = support::on_hand(&staff, "apple").await;
     // A write whose answer was lost may have applied: never fewer than acknowledged.

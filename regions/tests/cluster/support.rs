@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
@@ -316,5 +318,43 @@ impl Region {
         })
         .await
         .expect("faults set");
+    }
+}
+
+/// A client that keeps receiving one unit of `apple` at a time, counting
+/// what was acknowledged, until stopped: writes that go on while a test
+/// changes the group under them.
+pub(crate) struct Writer {
+    acknowledged: Arc<AtomicU64>,
+    running: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    /// Starts writing through `staff` (a warehouse token's client);
+    /// `already` units were acknowledged before.
+    pub(crate) fn start(staff: &RegionClient, already: u64) -> Writer {
+        let acknowledged = Arc::new(AtomicU64::new(already));
+        let running = Arc::new(AtomicBool::new(true));
+        let task = {
+            let (staff, acknowledged, running) = (staff.clone(), Arc::clone(&acknowledged), Arc::clone(&running));
+            tokio::spawn(async move {
+                let mut i = 0_u64;
+                while running.load(Ordering::Relaxed) {
+                    i += 1;
+                    if receive(&staff, &format!("c-writer-{i}"), "apple", 1).await.is_ok() {
+                        acknowledged.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        };
+        Writer { acknowledged, running, task }
+    }
+
+    /// Stops after the write in flight; the units acknowledged in all.
+    pub(crate) async fn stop(self) -> u64 {
+        self.running.store(false, Ordering::Relaxed);
+        self.task.await.expect("the writer ran");
+        self.acknowledged.load(Ordering::Relaxed)
     }
 }
