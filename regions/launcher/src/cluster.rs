@@ -6,9 +6,10 @@
 //! The launcher writes one TOML config per node (fresh ports, fresh
 //! tokens), starts every node with `--bootstrap`, and waits for a leader
 //! through the admin API. It can stop, kill (SIGKILL, a crash), pause
-//! (SIGSTOP) and restart single nodes, and add a node (`--join`, under a
-//! fresh id) or forget a removed one, so [`Cluster::nodes`] follows the
-//! group's membership. Dropping the cluster stops every process it started,
+//! (SIGSTOP) and restart single nodes, add a node (`--join`, under a
+//! fresh id) or forget a removed one, and rebuild a stopped node from its
+//! peers under a fresh id (`regiond rebuild`), so [`Cluster::nodes`]
+//! follows the group's membership. Dropping the cluster stops every process it started,
 //! by pid: SIGTERM to all (SIGCONT too for paused ones), then SIGKILL to any
 //! still running after [`crate::process::STOP_GRACE`].
 //!
@@ -95,7 +96,14 @@ fn write_node(spec: &ClusterSpec, addrs: &NodeAddrs, all: &[NodeAddrs]) -> Resul
     std::fs::create_dir_all(&node_dir).map_err(io(format!("cannot create {}", node_dir.display())))?;
     let config = node_dir.join("regiond.toml");
     std::fs::write(&config, node_config(spec, addrs, all)).map_err(io(format!("cannot write {}", config.display())))?;
-    Ok(Node { addrs: addrs.clone(), config, log: node_dir.join("regiond.log"), process: None })
+    let (data_dir, log) = (data_dir(spec, addrs.id), node_dir.join("regiond.log"));
+    Ok(Node { addrs: addrs.clone(), config, data_dir, log, process: None })
+}
+
+/// The data dir of node `id` as first written into its config (a node
+/// rebuilt under a new id keeps its config, so its old dir name).
+fn data_dir(spec: &ClusterSpec, id: u64) -> PathBuf {
+    spec.dir.join(format!("node{id}")).join("data")
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClusterError {
@@ -229,6 +237,8 @@ pub struct Node {
     pub addrs: NodeAddrs,
     /// Its config file.
     pub config: PathBuf,
+    /// Its RocksDB directory, as its config names it.
+    pub data_dir: PathBuf,
     /// Its log file (stdout and stderr, appended across restarts).
     pub log: PathBuf,
     /// The running process; `None` while stopped or killed.
@@ -246,6 +256,25 @@ impl Node {
     pub fn pid(&self) -> Option<u32> {
         self.process.as_ref().map(Supervised::pid)
     }
+}
+
+/// How a node's process is started.
+#[derive(Debug)]
+enum Launch {
+    /// On its existing data dir (a restart).
+    Existing,
+    /// `--bootstrap`: a first start of an initial member.
+    Bootstrap,
+    /// `--join`: a first start of a member added later.
+    Join,
+    /// `regiond rebuild` of node `old` from its peers (`via`, API
+    /// addresses), under the node's (new) id.
+    Rebuild {
+        /// The id it replaces.
+        old: u64,
+        /// Live members' API addresses to ask.
+        via: Vec<String>,
+    },
 }
 
 /// A running region of `regiond` processes. Dropping it stops them all.
@@ -310,7 +339,7 @@ pub fn node_config(spec: &ClusterSpec, addrs: &NodeAddrs, all: &[NodeAddrs]) -> 
         cluster_id: &spec.cluster_id,
         node_id: addrs.id,
         region: &spec.region,
-        data_dir: spec.dir.join(format!("node{}", addrs.id)).join("data"),
+        data_dir: data_dir(spec, addrs.id),
         raft_addr: addrs.raft.to_string(),
         api_addr: addrs.api.to_string(),
         metrics_addr: addrs.metrics.to_string(),
@@ -402,8 +431,32 @@ impl Cluster {
         let node = write_node(&self.spec, &addrs, &all)?;
         self.next_id = id.saturating_add(1);
         self.nodes.push(node);
-        self.spawn(id, Some("--join"))?;
+        self.spawn(id, &Launch::Join)?;
         Ok(id)
+    }
+
+    /// Rebuilds stopped node `id` from its peers under a fresh id (above
+    /// every id used before, as [`Cluster::add_node`] picks them): runs
+    /// `regiond rebuild --config <its config> --new-node-id <fresh>` with
+    /// `--via` every other member's API address, as its supervised process.
+    /// That process moves the old data dir aside, starts empty on the same
+    /// addresses, joins as a learner, catches up, replaces `id` among the
+    /// voters, rewrites the config's `node_id`, and keeps serving. The node
+    /// is listed under the new id from now on (the caller waits for the
+    /// group to show it a voter). Returns the new id.
+    pub fn rebuild_node(&mut self, id: u64) -> Result<u64, ClusterError> {
+        if self.node(id)?.is_started() {
+            return Err(ClusterError::Spec(format!("node {id} is running; stop it before rebuilding it")));
+        }
+        let new = self.next_id;
+        let via = self.nodes.iter().filter(|n| n.addrs.id != id).map(|n| n.addrs.api.to_string()).collect();
+        let mut node = self.nodes.remove(self.nodes.iter().position(|n| n.addrs.id == id).unwrap_or_default());
+        node.addrs.id = new;
+        // Ids grow, so the new one goes last and the list stays in id order.
+        self.nodes.push(node);
+        self.next_id = new.saturating_add(1);
+        self.spawn(new, &Launch::Rebuild { old: id, via })?;
+        Ok(new)
     }
 
     /// Forgets node `id` after the group removed it: stops its process
@@ -437,21 +490,31 @@ impl Cluster {
     /// Starts node `id` (if not running): with `--bootstrap` for a first
     /// start, without for a restart on its existing data.
     pub fn start_node(&mut self, id: u64, bootstrap: bool) -> Result<(), ClusterError> {
-        self.spawn(id, bootstrap.then_some("--bootstrap"))
+        self.spawn(id, if bootstrap { &Launch::Bootstrap } else { &Launch::Existing })
     }
 
-    /// Starts node `id`'s process (if not running) with `mode`, a start-up
-    /// flag of regiond's, if any.
-    fn spawn(&mut self, id: u64, mode: Option<&str>) -> Result<(), ClusterError> {
+    /// Starts node `id`'s process (if not running) as `launch` says.
+    fn spawn(&mut self, id: u64, launch: &Launch) -> Result<(), ClusterError> {
         let regiond = self.spec.regiond.clone();
         let node = self.node_mut(id)?;
         if node.process.is_some() {
             return Ok(());
         }
         let mut command = Command::new(&regiond);
-        command.arg("--config").arg(&node.config).env("RUST_LOG", "info,openraft=warn");
-        command.args(mode);
-        let name = format!("regiond node {id}");
+        command.env("RUST_LOG", "info,openraft=warn");
+        match launch {
+            Launch::Existing => command.arg("--config").arg(&node.config),
+            Launch::Bootstrap => command.arg("--config").arg(&node.config).arg("--bootstrap"),
+            Launch::Join => command.arg("--config").arg(&node.config).arg("--join"),
+            Launch::Rebuild { via, .. } => {
+                command.arg("rebuild").arg("--config").arg(&node.config).arg("--new-node-id").arg(id.to_string());
+                via.iter().fold(&mut command, |command, addr| command.arg("--via").arg(addr))
+            }
+        };
+        let name = match launch {
+            Launch::Rebuild { old, .. } => format!("regiond node {id} (rebuilding node {old})"),
+            _ => format!("regiond node {id}"),
+        };
         let process = Supervised::spawn(&name, &mut command, &node.log, StopSignal::Term)
             .map_err(io(format!("cannot start {}", regiond.display())))?;
         tracing::debug!(node = id, pid = process.pid(), "started regiond");
@@ -704,7 +767,13 @@ mod tests {
         let nodes = allocate_addrs(3, Ports::Free)
             .unwrap()
             .into_iter()
-            .map(|addrs| Node { addrs, config: PathBuf::new(), log: PathBuf::new(), process: None })
+            .map(|addrs| Node {
+                addrs,
+                config: PathBuf::new(),
+                data_dir: PathBuf::new(),
+                log: PathBuf::new(),
+                process: None,
+            })
             .collect();
         let cluster = Cluster { spec: spec(), nodes, next_id: 4 };
         let api = |i: usize| cluster.nodes[i].addrs.api.to_string();
@@ -714,10 +783,10 @@ mod tests {
     }
 
     /// A stand-in for regiond: records its arguments in its node's
-    /// directory, exits with 3 if that directory holds a file `exit`,
-    /// else sleeps.
+    /// directory (its config's), exits with 3 if that directory holds a
+    /// file `exit`, else sleeps.
     const FAKE_REGIOND: &str = r#"#!/bin/sh
-dir=$(dirname "$2")
+for arg; do [ "$prev" = --config ] && dir=$(dirname "$arg"); prev=$arg; done
 echo "$@" >> "$dir/args"
 [ -e "$dir/exit" ] && exit 3
 exec sleep 30
@@ -732,12 +801,21 @@ exec sleep 30
     }
 
     fn args(dir: &Path, id: u64) -> String {
+        args_until(dir, id, |args| !args.is_empty())
+    }
+
+    /// The arguments recorded in node `id`'s directory once they satisfy
+    /// `done` (or after 10 s, as they are then).
+    fn args_until(dir: &Path, id: u64, done: impl Fn(&str) -> bool) -> String {
         let path = dir.join(format!("node{id}")).join("args");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !path.exists() && Instant::now() < deadline {
+        loop {
+            let args = std::fs::read_to_string(&path).unwrap_or_default();
+            if done(&args) || Instant::now() > deadline {
+                return args;
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
-        std::fs::read_to_string(path).unwrap_or_default()
     }
 
     #[test]
@@ -755,6 +833,30 @@ exec sleep 30
         assert_eq!(ids, [1, 3, 4]);
         assert_eq!(cluster.add_node().unwrap(), 5, "a removed node's id is never reused");
         assert!(cluster.node(2).is_err());
+    }
+
+    #[test]
+    fn a_stopped_node_is_rebuilt_under_a_fresh_id_with_its_config_and_addresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cluster = fake_cluster(dir.path());
+        let before = cluster.node(2).unwrap().addrs.clone();
+        assert!(cluster.rebuild_node(2).is_err(), "a running node is not rebuilt");
+        cluster.stop_node(2).unwrap();
+        assert_eq!(cluster.rebuild_node(2).unwrap(), 4);
+        let ids: Vec<u64> = cluster.nodes().iter().map(|n| n.addrs.id).collect();
+        assert_eq!(ids, [1, 3, 4], "listed under the new id, in id order");
+        let rebuilt = cluster.node(4).unwrap();
+        assert_eq!((rebuilt.addrs.raft, rebuilt.addrs.api), (before.raft, before.api), "same addresses");
+        assert_eq!(rebuilt.config, dir.path().join("node2").join("regiond.toml"), "same config file");
+        assert_eq!(rebuilt.data_dir, dir.path().join("node2").join("data"));
+        assert!(rebuilt.is_started() && cluster.node(2).is_err());
+        let config = rebuilt.config.display();
+        let (api1, api3) = (cluster.node(1).unwrap().addrs.api, cluster.node(3).unwrap().addrs.api);
+        let expected = format!("rebuild --config {config} --new-node-id 4 --via {api1} --via {api3}");
+        let args = args_until(dir.path(), 2, |args| args.lines().any(|line| line == expected));
+        assert!(args.lines().any(|line| line == expected), "{args}");
+        assert_eq!(cluster.add_node().unwrap(), 5, "the rebuilt node's id is taken");
+        cluster.shutdown();
     }
 
     #[test]
