@@ -297,7 +297,8 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<RunResult> {
     for (catalog, region_faults, state) in regions {
         let ops: Vec<Op> = history.iter().filter(|op| op.region == catalog.region).cloned().collect();
         let quorum = nemesis::quorum::no_ack_without_quorum(&ops, &region_faults);
-        for mut verdict in checker::check_all(&ops, &state).into_iter().chain(quorum) {
+        let refused = nemesis::refused::damaged_replica_refused(&region_faults);
+        for mut verdict in checker::check_all(&ops, &state).into_iter().chain(quorum).chain(refused) {
             if config.regions > 1 {
                 verdict.detail = format!("region {}: {}", catalog.region, verdict.detail);
             }

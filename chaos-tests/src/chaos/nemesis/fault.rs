@@ -57,11 +57,15 @@ pub enum Fault {
     DiskFail,
     /// The leader's clock jumps an hour forward or back.
     ClockJump,
+    /// A follower is stopped cleanly and one of its data files damaged: it
+    /// must refuse to start, naming `regiond rebuild`, which then rebuilds
+    /// it from its peers under a fresh id while the group serves.
+    DamagedFiles,
 }
 
 impl Fault {
     /// Every fault, in the order `chaos list` shows and `chaos suite` runs.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 21] = [
         Self::None,
         Self::LeaderKill,
         Self::FollowerKill,
@@ -82,6 +86,7 @@ impl Fault {
         Self::DiskSlow,
         Self::DiskFail,
         Self::ClockJump,
+        Self::DamagedFiles,
     ];
 
     /// Its name on the command line and in reports.
@@ -107,6 +112,7 @@ impl Fault {
             Self::DiskSlow => "disk-slow",
             Self::DiskFail => "disk-fail",
             Self::ClockJump => "clock-jump",
+            Self::DamagedFiles => "damaged-files",
         }
     }
 
@@ -146,6 +152,9 @@ impl Fault {
             Self::DiskSlow => "delay every fsync of one member by 50-250 ms (its disk hook), then heal",
             Self::DiskFail => "fail every fsync of a follower: it must stop rather than acknowledge; restarted after",
             Self::ClockJump => "the leader's clock jumps an hour forward or back (its clock hook), then heals",
+            Self::DamagedFiles => {
+                "stop a follower, flip a bit in or cut short one of its data files: it must refuse to start; rebuild it"
+            }
         }
     }
 
@@ -173,7 +182,8 @@ impl Fault {
             | Self::RollingRestart
             | Self::MembershipChange
             | Self::SnapshotCrash
-            | Self::DiskFail => true,
+            | Self::DiskFail
+            | Self::DamagedFiles => true,
         }
     }
 
@@ -186,7 +196,7 @@ impl Fault {
             Self::None => (0, 0),
             Self::RollingRestart => (1_200u64.saturating_mul(members), 1_500u64.saturating_mul(members)),
             Self::MembershipChange => (2_500, 3_500),
-            Self::SnapshotCrash => (3_500, 4_500),
+            Self::SnapshotCrash | Self::DamagedFiles => (3_500, 4_500),
             _ => (1_000, 3_000),
         }
     }

@@ -23,18 +23,25 @@
 //!   the middle of a snapshot.
 //! - `hooks`: faults through a node's other hooks: slow and failing disk
 //!   syncs, the leader's clock jump.
+//! - [`damage`]: the damage done to a stopped replica's data files.
+//! - `rebuild`: the damaged-files window: stop, damage, the refusal to
+//!   start, the rebuild from the peers under a fresh id.
 //! - [`quorum`]: the check that goes with the majority kill.
+//! - [`refused`]: the check that goes with the damaged files.
 //!
 //! **Invariant:** only processes the cluster started are signalled, by pid
 //! (the launcher's own invariant; this module never runs `kill` itself); a
 //! deployment's processes are never touched, only its admin API.
 
+pub mod damage;
 pub mod fault;
 mod hooks;
 mod membership;
 pub mod partition;
 mod process;
 pub mod quorum;
+mod rebuild;
+pub mod refused;
 pub mod scenario;
 pub mod schedule;
 
@@ -74,6 +81,10 @@ pub struct FaultWindow {
     /// When it was healed (before the restart, the resume, the clearing;
     /// when the steps ended), in microseconds since the run started.
     pub end_us: u64,
+    /// For damaged files, what the damaged replica did when started on
+    /// them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<refused::Refusal>,
 }
 
 impl FaultWindow {
@@ -173,7 +184,9 @@ async fn apply(stage: &mut Stage<'_>, planned: &Planned) -> anyhow::Result<Optio
     let followers: Vec<u64> = members.iter().copied().filter(|&node| node != leader).collect();
     let mut targets = match fault {
         Fault::None => return Ok(None),
-        Fault::FollowerKill | Fault::FollowerPause | Fault::DiskFail => choose(&followers, 1, &mut pick),
+        Fault::FollowerKill | Fault::FollowerPause | Fault::DiskFail | Fault::DamagedFiles => {
+            choose(&followers, 1, &mut pick)
+        }
         Fault::MinorityKill | Fault::Split => choose(&members, members.len().saturating_sub(1) / 2, &mut pick),
         Fault::MajorityKill => choose(&members, members.len() / 2 + 1, &mut pick),
         Fault::DiskSlow => choose(&members, 1, &mut pick),
@@ -197,6 +210,7 @@ async fn apply(stage: &mut Stage<'_>, planned: &Planned) -> anyhow::Result<Optio
         return Ok(None);
     }
     let length = planned.length;
+    let mut refusal = None;
     let (start_us, end_us) = match fault {
         Fault::None => return Ok(None),
         Fault::LeaderKill | Fault::FollowerKill | Fault::MinorityKill | Fault::MajorityKill => {
@@ -231,6 +245,13 @@ async fn apply(stage: &mut Stage<'_>, planned: &Planned) -> anyhow::Result<Optio
         }
         Fault::DiskSlow => hooks::slow_disk(stage, &targets, pick.range(50, 250), length).await?,
         Fault::DiskFail => hooks::failing_disk(stage, &targets, length).await?,
+        Fault::DamagedFiles => {
+            let damaged = targets.first().copied().context("no follower to damage")?;
+            let (start, end, refused) = rebuild::damage_and_rebuild(stage, damaged, &mut pick).await?;
+            targets.push(refused.rebuilt_as);
+            refusal = Some(refused);
+            (start, end)
+        }
         Fault::ClockJump => {
             let offset_ms = if pick.one_in(2) { hooks::CLOCK_JUMP_MS } else { -hooks::CLOCK_JUMP_MS };
             hooks::clock_jump(stage, leader, offset_ms, length).await?
@@ -238,7 +259,7 @@ async fn apply(stage: &mut Stage<'_>, planned: &Planned) -> anyhow::Result<Optio
     };
     tracing::info!(fault = fault.name(), ?targets, leader, start_us, end_us, "fault window healed");
     let node = targets.first().copied().unwrap_or(leader);
-    Ok(Some(FaultWindow { fault: fault.name(), node, nodes: targets, start_us, end_us }))
+    Ok(Some(FaultWindow { fault: fault.name(), node, nodes: targets, start_us, end_us, refusal }))
 }
 
 /// Sets `shape`'s link rules, holds them for the window's length, clears
@@ -378,14 +399,19 @@ impl Stage<'_> {
     /// The group's voters, as `leader` knows them.
     async fn voters(&self, leader: u64) -> anyhow::Result<Vec<u64>> {
         let status = self.status(leader).await.with_context(|| format!("leader {leader} does not answer"))?;
-        let voters = status
-            .membership
-            .and_then(|membership| membership.configs.into_iter().last())
-            .map(|config| config.node_ids)
-            .unwrap_or_default();
+        let voters = voter_ids(&status);
         anyhow::ensure!(!voters.is_empty(), "leader {leader} reports no voters");
         Ok(voters)
     }
+}
+
+/// The voters of the latest configuration `status` reports.
+fn voter_ids(status: &GroupStatus) -> Vec<u64> {
+    status
+        .membership
+        .as_ref()
+        .and_then(|membership| membership.configs.last())
+        .map_or_else(Vec::new, |config| config.node_ids.clone())
 }
 
 #[cfg(test)]
@@ -396,7 +422,14 @@ mod tests {
 
     #[test]
     fn a_window_names_every_node_it_hit() {
-        let window = |nodes: Vec<u64>| FaultWindow { fault: "minority-kill", node: 3, nodes, start_us: 0, end_us: 1 };
+        let window = |nodes: Vec<u64>| FaultWindow {
+            fault: "minority-kill",
+            node: 3,
+            nodes,
+            start_us: 0,
+            end_us: 1,
+            refusal: None,
+        };
         assert_eq!(window(vec![3, 1]).nodes_label(), "nodes 3, 1");
         assert_eq!(window(vec![3]).nodes_label(), "node 3");
         assert_eq!(window(Vec::new()).nodes_label(), "node 3");

@@ -65,7 +65,7 @@ mod tests {
     use super::*;
 
     fn window(fault: Fault, start_us: u64, end_us: u64) -> FaultWindow {
-        FaultWindow { fault: fault.name(), node: 1, nodes: vec![1, 2], start_us, end_us }
+        FaultWindow { fault: fault.name(), node: 1, nodes: vec![1, 2], start_us, end_us, refusal: None }
     }
 
     #[test]

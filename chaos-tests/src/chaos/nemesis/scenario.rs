@@ -52,8 +52,8 @@ const COMBOS: [Combo; 5] = [
     },
     Combo {
         name: "node-hooks-mix",
-        describe: "faults through the nodes' hooks: slow and failing disk syncs, leader clock jumps",
-        faults: &[Fault::DiskSlow, Fault::DiskFail, Fault::ClockJump],
+        describe: "faults of the nodes' disks and clocks: slow and failing syncs, damaged files, leader clock jumps",
+        faults: &[Fault::DiskSlow, Fault::DiskFail, Fault::DamagedFiles, Fault::ClockJump],
     },
     Combo {
         name: "all-faults",
@@ -78,6 +78,7 @@ const COMBOS: [Combo; 5] = [
             Fault::DiskSlow,
             Fault::DiskFail,
             Fault::ClockJump,
+            Fault::DamagedFiles,
         ],
     },
 ];

@@ -180,6 +180,7 @@ mod tests {
             nodes: vec![2],
             start_us: start_s * 1_000_000,
             end_us: end_s * 1_000_000,
+            refusal: None,
         }
     }
 
