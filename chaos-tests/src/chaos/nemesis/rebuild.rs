@@ -49,8 +49,7 @@ pub(super) async fn damage_and_rebuild(
     let damage = Damage::draw(pick);
     let damaged = damage.apply(&stage.cluster()?.node(node)?.data_dir, pick)?;
     tracing::info!(node, %damaged, "data file damaged");
-    let mut refusal = start_damaged(stage, node).await?;
-    refusal.damage = damaged.to_string();
+    let mut refusal = start_damaged(stage, node, damaged.to_string()).await?;
     tracing::info!(node, exit = refusal.exit, refused = refusal.refused, served = refusal.served, "damaged start");
 
     stage.region.wait_for_leader(LEADER_WAIT).await.context("no leader to rebuild the damaged replica from")?;
@@ -65,8 +64,9 @@ pub(super) async fn damage_and_rebuild(
 /// Starts `node` on its (damaged) data as a plain restart and watches it
 /// for up to [`REFUSE_TIMEOUT`]: whether it exits, how, whether what it
 /// logs names the rebuild command, whether its API accepts a connection.
-/// It is left stopped either way.
-async fn start_damaged(stage: &mut Stage<'_>, node: u64) -> anyhow::Result<Refusal> {
+/// It is left stopped either way; `damage` says what was done to it. The
+/// refusal names `node` as its own rebuilt id until it is rebuilt.
+async fn start_damaged(stage: &mut Stage<'_>, node: u64, damage: String) -> anyhow::Result<Refusal> {
     let (log, api) = {
         let launched = stage.cluster()?.node(node)?;
         (launched.log.clone(), launched.addrs.api)
@@ -104,7 +104,7 @@ async fn start_damaged(stage: &mut Stage<'_>, node: u64) -> anyhow::Result<Refus
     }
     Ok(Refusal {
         node,
-        damage: String::new(),
+        damage,
         refused: exited.is_some_and(|status| !status.success()),
         exit,
         names_rebuild,
@@ -127,8 +127,10 @@ fn logged_since(path: &std::path::Path, offset: u64) -> anyhow::Result<String> {
 
 /// Waits until node `new` (the rebuild's process) reports a configuration
 /// whose voters include it and not `old`; fails early, with the end of its
-/// log, if the rebuild stops.
+/// log, if the rebuild stops. It is asked only once its API listens (an
+/// admin call to a closed port retries for its whole deadline).
 async fn wait_replaced(stage: &mut Stage<'_>, old: u64, new: u64) -> anyhow::Result<()> {
+    let api = stage.cluster()?.node(new)?.addrs.api;
     let deadline = Instant::now() + REBUILD_TIMEOUT;
     loop {
         if let Some(status) = stage.cluster_mut()?.take_exited(new)? {
@@ -138,7 +140,9 @@ async fn wait_replaced(stage: &mut Stage<'_>, old: u64, new: u64) -> anyhow::Res
                 log_tail(log)
             );
         }
-        if let Some(status) = stage.status(new).await {
+        if listening(api).await
+            && let Some(status) = stage.status(new).await
+        {
             let voters = voter_ids(&status);
             if voters.contains(&new) && !voters.contains(&old) {
                 return Ok(());
