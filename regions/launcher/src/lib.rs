@@ -4,8 +4,9 @@
 //!
 //! - [`cluster`]: [`cluster::Cluster`], one region's replicas from
 //!   generated configs: launch, wait for a leader, stop / kill / pause /
-//!   restart a node, add one (`--join`) or forget a removed one, read its
-//!   metrics; everything it started is stopped on drop.
+//!   restart a node, add one (`--join`), rebuild a stopped one from its
+//!   peers under a fresh id (`regiond rebuild`) or forget a removed one,
+//!   read its metrics; everything it started is stopped on drop.
 //! - [`process`]: [`process::Supervised`], one child process signalled only
 //!   by its own pid; free ports, random tokens, finding executables.
 //! - [`seed`]: registering warehouses and receiving stock through the APIs.
