@@ -51,7 +51,9 @@ pub struct NodeConfig {
     /// Prometheus metrics listener (`GET /metrics`); none when unset.
     #[serde(default)]
     pub metrics_addr: Option<SocketAddr>,
-    /// The group's initial voters by node id, used only to bootstrap.
+    /// The group's initial voters by node id. Used to bootstrap (the node
+    /// must then be one of them) and by `regiond rebuild` to find the
+    /// group; a node added later or rebuilt under a new id keeps them.
     #[serde(default)]
     pub peers: BTreeMap<u64, PeerConfig>,
     /// Accepted bearer tokens.
@@ -223,9 +225,6 @@ impl NodeConfig {
                 "must differ from raft_addr: the Raft listener is never exposed to clients",
             ));
         }
-        if !self.peers.is_empty() && !self.peers.contains_key(&self.node_id) {
-            return Err(invalid("peers", format!("must include this node ({}) when set", self.node_id)));
-        }
         for (id, peer) in &self.peers {
             if *id == 0 {
                 return Err(invalid("peers", "node ids start at 1"));
@@ -368,7 +367,7 @@ mod tests {
                 ),
                 "api_addr",
             ),
-            (BASE.replace("[peers.1]", "[peers.2]"), "peers"),
+            (BASE.replace("[peers.1]", "[peers.0]"), "peers"),
             (BASE.replace("admin-token-0123456789", "short"), "tokens.admin"),
             (BASE.replace("admin-token-0123456789", "env:REGIOND_TEST_UNSET_VARIABLE"), "tokens.admin"),
             (BASE.replace("cluster_id = \"test\"", "cluster_id = \"test\"\n        colour = 1"), "colour"),

@@ -303,6 +303,12 @@ async fn bootstrap(
     if raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))? {
         return Ok(());
     }
+    if !config.peers.is_empty() && !config.peers.contains_key(&config.node_id) {
+        return Err(StartError::Config(ConfigError::Invalid {
+            field: "peers".into(),
+            reason: format!("must include this node ({}) to bootstrap the group", config.node_id),
+        }));
+    }
     let members: BTreeMap<u64, NodeInfo> = if config.peers.is_empty() {
         BTreeMap::from([(
             config.node_id,

@@ -9,7 +9,13 @@ use openraft::async_runtime::WatchReceiver;
 use regions::node::{RegionNode, StartMode};
 use regions::rebuild::rebuild;
 
+use regions::config::PeerConfig;
+
 use super::support::{self, Region, WAREHOUSE_TOKEN};
+
+fn peer(raft_addr: std::net::SocketAddr, api_addr: std::net::SocketAddr) -> PeerConfig {
+    PeerConfig { raft_addr: raft_addr.to_string(), api_addr: api_addr.to_string() }
+}
 
 /// The largest table file of a data dir.
 fn largest_table(dir: &Path) -> PathBuf {
@@ -44,9 +50,17 @@ async fn a_damaged_replica_refuses_to_start_and_is_rebuilt_from_its_peers_while_
         RegionNode::start(config.clone(), StartMode::Existing).await.expect_err("damaged data must not start");
     assert!(refused.to_string().contains("regiond rebuild"), "the refusal names the way out: {refused}");
 
-    let via: Vec<String> = region.running.values().map(|node| node.api_addr().to_string()).collect();
+    // As an operator's config would: the initial members as `peers`, which
+    // is also where the rebuild finds the group.
+    let mut config = config;
+    config.peers = region
+        .running
+        .iter()
+        .map(|(id, node)| (*id, peer(node.raft_addr(), node.api_addr())))
+        .chain([(damaged, peer(config.raft_addr, config.api_addr))])
+        .collect();
     let rebuilt = 4;
-    let node = rebuild(config.clone(), rebuilt, &via).await.expect("rebuilt from its peers");
+    let node = rebuild(config.clone(), rebuilt, &[]).await.expect("rebuilt from its peers");
     region.running.insert(rebuilt, node);
 
     let leader = region.wait_leader().await;
@@ -70,10 +84,32 @@ async fn a_damaged_replica_refuses_to_start_and_is_rebuilt_from_its_peers_while_
         .count();
     assert_eq!(aside, 1, "the damaged data dir is kept aside");
 
+    // The rebuilt node restarts on its config (the new id, the initial
+    // members still as `peers`) like any member.
+    region.stop(rebuilt).await;
+    region.restart(rebuilt).await;
+    assert_eq!(region.running[&rebuilt].config().peers, config.peers);
+    region.wait_leader().await;
+
     let acknowledged = writer.stop().await;
     let on_hand = support::on_hand(&staff, "apple").await;
     assert!(on_hand >= acknowledged, "every acknowledged write is there: {on_hand} < {acknowledged}");
     let index = region.running[&leader].region().raft().metrics().borrow_watched().last_applied.map_or(0, |l| l.index);
     region.converged(index).await;
+    region.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrapping_a_node_that_is_not_among_the_peers_is_refused() {
+    let region = Region::start(1).await;
+    let mut config = region.running[&1].config().clone();
+    let dir = tempfile::tempdir().unwrap();
+    config.node_id = 9;
+    config.data_dir = dir.path().join("node9");
+    config.raft_addr = "127.0.0.1:0".parse().unwrap();
+    config.api_addr = "127.0.0.2:0".parse().unwrap();
+    config.peers = [(1, peer(region.running[&1].raft_addr(), region.running[&1].api_addr()))].into();
+    let refused = RegionNode::start(config, StartMode::Bootstrap).await.expect_err("node 9 is no initial member");
+    assert!(refused.to_string().contains("peers") && refused.to_string().contains("(9)"), "{refused}");
     region.shutdown().await;
 }
