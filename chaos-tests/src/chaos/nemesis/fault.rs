@@ -89,6 +89,13 @@ impl Fault {
         Self::DamagedFiles,
     ];
 
+    /// Every fault but [`Fault::None`] (the first of [`Fault::ALL`]): what
+    /// the `all-faults` combination draws from.
+    pub const INJECTED: &'static [Self] = match Self::ALL.split_first() {
+        Some((_, rest)) => rest,
+        None => &[],
+    };
+
     /// Its name on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {

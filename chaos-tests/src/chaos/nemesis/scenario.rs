@@ -55,32 +55,7 @@ const COMBOS: [Combo; 5] = [
         describe: "faults of the nodes' disks and clocks: slow and failing syncs, damaged files, leader clock jumps",
         faults: &[Fault::DiskSlow, Fault::DiskFail, Fault::DamagedFiles, Fault::ClockJump],
     },
-    Combo {
-        name: "all-faults",
-        describe: "every fault, one per window",
-        faults: &[
-            Fault::LeaderKill,
-            Fault::FollowerKill,
-            Fault::MinorityKill,
-            Fault::MajorityKill,
-            Fault::Pause,
-            Fault::FollowerPause,
-            Fault::MinorityPartition,
-            Fault::Split,
-            Fault::Ring,
-            Fault::OneWayInbound,
-            Fault::OneWayOutbound,
-            Fault::SlowLinks,
-            Fault::LossyLinks,
-            Fault::RollingRestart,
-            Fault::MembershipChange,
-            Fault::SnapshotCrash,
-            Fault::DiskSlow,
-            Fault::DiskFail,
-            Fault::ClockJump,
-            Fault::DamagedFiles,
-        ],
-    },
+    Combo { name: "all-faults", describe: "every fault, one per window", faults: Fault::INJECTED },
 ];
 
 /// What a run's nemesis may apply, under the name that reproduces it.
