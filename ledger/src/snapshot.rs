@@ -1,6 +1,6 @@
 //! Snapshots and the canonical state hash.
 //!
-//! A snapshot is the replicated [`State`] in postcard's encoding with every
+//! A snapshot is the replicated `State` in postcard's encoding with every
 //! map in key order (so the bytes depend only on the state),
 //! framed by a magic, a format version and a BLAKE3 checksum. Restoring
 //! checks all three, then the ledger's invariants, before the state is used:

@@ -1,6 +1,6 @@
 //! The write path: many concurrent commands share one Raft entry.
 //!
-//! Every API call that changes state becomes a [`Proposal`] on one queue.
+//! Every API call that changes state becomes a `Proposal` on one queue.
 //! A single task takes whatever is queued (up to
 //! [`ProposerConfig::max_batch`]), stamps the batch with leader time, and
 //! proposes it as one [`LedgerBatch`] entry: one append, one replication

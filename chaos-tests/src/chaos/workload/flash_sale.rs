@@ -1,8 +1,8 @@
 //! The flash sale: one hot SKU, stock far below demand. A step reserves
 //! one unit (a fresh, long-lived hold), or reads the SKU's level
-//! linearizably (one in [`READ_ONE_IN`]; the linearizability checker
+//! linearizably (one in `READ_ONE_IN`; the linearizability checker
 //! needs the value read with its invoke and complete times), or receives
-//! a few units (one in [`RECEIVE_ONE_IN`]).
+//! a few units (one in `RECEIVE_ONE_IN`).
 
 use super::{HOLD_TTL_MS, Worker};
 use crate::chaos::history::{Adjustment, OpKind};

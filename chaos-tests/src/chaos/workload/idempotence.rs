@@ -1,5 +1,5 @@
 //! Idempotence: every command is sent three times at once with the
-//! same id and payload, and one step in [`RESEND_ONE_IN`] sends an earlier
+//! same id and payload, and one step in `RESEND_ONE_IN` sends an earlier
 //! command again (by then often across a fault). A retry must never apply
 //! twice: the copies must all get the same answer, and the journal must
 //! hold each command's entries once.

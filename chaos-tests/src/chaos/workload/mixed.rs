@@ -1,5 +1,5 @@
 //! Mixed reservations: many SKUs over the region's warehouses, 1 to
-//! [`RESERVE_MAX`] units each with split allowed; then commits and releases
+//! `RESERVE_MAX` units each with split allowed; then commits and releases
 //! of the held ones, short holds ([`SHORT_TTL_MS`]) left to expire during
 //! the run, now and then a commit of a hold it released (which must fail),
 //! and receipts so the stock does not run dry.

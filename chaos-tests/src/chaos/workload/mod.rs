@@ -111,7 +111,7 @@ pub struct RegionClients {
 }
 
 /// What a worker remembers between steps, each list bounded by
-/// [`MEMORY_MAX`].
+/// `MEMORY_MAX`.
 #[derive(Clone, Debug, Default)]
 pub struct Memory {
     /// Acknowledged long-lived holds not yet committed or released.
@@ -124,7 +124,7 @@ pub struct Memory {
     pub sent: VecDeque<OpKind>,
 }
 
-/// Pushes `item` onto `list`, forgetting the oldest past [`MEMORY_MAX`].
+/// Pushes `item` onto `list`, forgetting the oldest past `MEMORY_MAX`.
 pub fn remember<T>(list: &mut VecDeque<T>, item: T) {
     if list.len() >= MEMORY_MAX {
         list.pop_front();
