@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use super::workload::{LoadConfig, SPREAD_SKUS_DEFAULT, SPREAD_SKUS_MAX, Workload};
+use super::workload::{LoadConfig, Pacing, SPREAD_SKUS_DEFAULT, SPREAD_SKUS_MAX, Workload};
 use super::{Settings, Target};
 
 /// Longest a single call may take before it counts as a `timeout` error.
@@ -34,9 +34,16 @@ pub struct Args {
     /// What to measure, comma-separated, in order.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "ledger,postgres,redis")]
     pub targets: Vec<Target>,
-    /// Concurrent callers, each with one call in flight.
+    /// Concurrent callers, each with one call in flight (closed loop); with
+    /// `--rate`, the most calls in flight at once.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub concurrency: u32,
+    /// Open loop: start this many calls per second on a fixed schedule,
+    /// whatever the target does, and time each from its scheduled start
+    /// (latency at a given load, with no coordinated omission). Without
+    /// it, the load is a closed loop (the most each target sustains).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub rate: Option<u32>,
     /// Seconds measured per target and workload.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub duration: u64,
@@ -93,6 +100,7 @@ impl Args {
             workloads,
             targets,
             load: LoadConfig {
+                pacing: self.rate.map_or(Pacing::ClosedLoop, |per_s| Pacing::FixedRate { per_s }),
                 concurrency,
                 warmup: Duration::from_secs(self.warmup),
                 duration: Duration::from_secs(self.duration),
@@ -127,6 +135,7 @@ mod tests {
         assert_eq!(settings.workloads, [Workload::Hot, Workload::Spread]);
         assert_eq!(settings.targets, [Target::Ledger, Target::Postgres, Target::Redis]);
         assert_eq!(settings.load.concurrency, 256);
+        assert_eq!(settings.load.pacing, Pacing::ClosedLoop);
         assert_eq!(settings.load.duration, Duration::from_secs(20));
         assert_eq!(settings.load.warmup, Duration::from_secs(2));
         assert_eq!(settings.spread_skus, 10_000);
@@ -149,11 +158,14 @@ mod tests {
             "10",
             "--json",
             "out.json",
+            "--rate",
+            "15000",
         ])
         .unwrap();
         assert_eq!(settings.workloads, [Workload::Hot]);
         assert_eq!(settings.targets, [Target::Redis, Target::Ledger], "order kept, duplicates dropped");
         assert_eq!(settings.load.concurrency, 32);
+        assert_eq!(settings.load.pacing, Pacing::FixedRate { per_s: 15_000 });
         assert_eq!(settings.load.duration, Duration::from_secs(10));
         assert_eq!(settings.pg_connections, 32, "no more connections than callers");
     }
@@ -166,6 +178,7 @@ mod tests {
             (&["--concurrency", "0"], "--concurrency"),
             (&["--duration", "0"], "--duration"),
             (&["--skus", "0"], "--skus"),
+            (&["--rate", "0"], "--rate"),
             (&["--speed", "9"], "--speed"),
         ] {
             let error = parse(args).unwrap_err();

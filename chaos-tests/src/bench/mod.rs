@@ -6,6 +6,7 @@
 //! cargo build --release -p regions -p chaos-tests
 //! target/release/bench --workload all                       # every target, both workloads
 //! target/release/bench --workload hot --targets ledger --duration 10 --json bench.json
+//! target/release/bench --workload hot --rate 15000            # p99 at a fixed 15,000 calls/s
 //! ```
 //!
 //! Targets, each started fresh in a temporary directory and stopped at the
@@ -27,13 +28,14 @@
 //! A peer that is not installed is reported as skipped, never estimated.
 //! Workloads: `hot` (every call takes a unit of one SKU) and `spread` (a
 //! SKU chosen at random among 10,000). The report gives ops/s, p50/p99/p999
-//! latency, errors, the throughput ratio of every target against every
-//! other measured in the same run, and the machine.
+//! latency, errors, the throughput and p99 ratios of every target against
+//! every other measured in the same run, and the machine.
 //!
 //! # Layout
 //!
 //! - [`cli`]: the command line, and the [`Settings`] it yields.
-//! - [`workload`]: the workloads and the closed-loop load generator.
+//! - [`workload`]: the workloads and the load generator (closed loop, or
+//!   open loop at a fixed rate with latency from each call's schedule).
 //! - [`latency`]: HDR histograms and percentiles.
 //! - [`ledger_target`], [`postgres_target`], [`redis_target`]: set up a
 //!   target, seed stock, drive the load, tear down.

@@ -11,7 +11,7 @@ use super::Target;
 use super::cpu::CpuUsage;
 use super::latency::LatencySummary;
 use super::machine::Machine;
-use super::workload::{ErrorCount, LoadConfig, Workload};
+use super::workload::{ErrorCount, LoadConfig, Pacing, Workload};
 
 /// The goal for the ledger: hot-SKU reservations per second on a
 /// 3-replica region with fsync on.
@@ -81,8 +81,8 @@ pub struct TargetResult {
     pub outcome: Outcome,
 }
 
-/// Throughput of `target` divided by that of `peer`, both measured in this
-/// run.
+/// Throughput and p99 latency of `target` divided by those of `peer`, both
+/// measured in this run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Ratio {
     /// The numerator.
@@ -91,6 +91,9 @@ pub struct Ratio {
     pub peer: Target,
     /// `target` ops/s over `peer` ops/s.
     pub throughput: f64,
+    /// `target` p99 over `peer` p99 (below 1: `target` is faster); `None`
+    /// when `peer` recorded no latency.
+    pub p99_latency: Option<f64>,
 }
 
 /// Every target on one workload.
@@ -125,13 +128,14 @@ impl WorkloadReport {
 
 /// The ratios between every ordered pair of distinct measured targets.
 pub fn ratios(results: &[TargetResult]) -> Vec<Ratio> {
-    let measured: Vec<(Target, f64)> =
-        results.iter().filter_map(|r| Some((r.target, r.outcome.measurement()?.ops_per_s))).collect();
+    let measured: Vec<(Target, &Measurement)> =
+        results.iter().filter_map(|r| Some((r.target, r.outcome.measurement()?))).collect();
     let mut ratios = Vec::new();
-    for &(target, ops) in &measured {
-        for &(peer, peer_ops) in &measured {
-            if target != peer && peer_ops > 0.0 {
-                ratios.push(Ratio { target, peer, throughput: ops / peer_ops });
+    for &(target, m) in &measured {
+        for &(peer, p) in &measured {
+            if target != peer && p.ops_per_s > 0.0 {
+                let p99_latency = (p.latency.p99_ms > 0.0).then(|| m.latency.p99_ms / p.latency.p99_ms);
+                ratios.push(Ratio { target, peer, throughput: m.ops_per_s / p.ops_per_s, p99_latency });
             }
         }
     }
@@ -160,10 +164,17 @@ impl Report {
         let mut out = String::new();
         let load = &self.load;
         let _ = writeln!(out, "machine: {}", self.machine.line());
+        let pacing = match load.pacing {
+            Pacing::ClosedLoop => format!("{} concurrent callers, closed loop", load.concurrency),
+            Pacing::FixedRate { per_s } => format!(
+                "open loop, {} calls/s on a fixed schedule, at most {} in flight, latency from each call's scheduled start",
+                thousands(u64::from(per_s)),
+                load.concurrency
+            ),
+        };
         let _ = writeln!(
             out,
-            "load: {} concurrent callers, closed loop, one unit per call; {:.0} s warm-up, then {:.0} s measured per target and workload",
-            load.concurrency,
+            "load: {pacing}, one unit per call; {:.0} s warm-up, then {:.0} s measured per target and workload",
             load.warmup.as_secs_f64(),
             load.duration.as_secs_f64()
         );
@@ -220,6 +231,15 @@ fn render_workload(out: &mut String, report: &WorkloadReport) {
     for result in &report.results {
         let Some(m) = result.outcome.measurement() else { continue };
         let mut notes = m.notes.clone();
+        let p99_vs: Vec<String> = report
+            .ratios
+            .iter()
+            .filter(|r| r.target == result.target)
+            .filter_map(|r| Some(format!("{:.2}x {}'s", r.p99_latency?, r.peer.name())))
+            .collect();
+        if !p99_vs.is_empty() {
+            notes.push(format!("p99 latency {}", p99_vs.join(", ")));
+        }
         if let Some(per_entry) = m.commands_per_entry {
             notes.push(format!("{per_entry:.1} commands per Raft entry"));
         }
@@ -304,6 +324,7 @@ mod tests {
         Report {
             machine: Machine { cpu_model: "Test CPU".into(), cores: 2, memory_gib: 24.0, ..Machine::default() },
             load: LoadConfig {
+                pacing: Pacing::ClosedLoop,
                 concurrency: 256,
                 warmup: Duration::from_secs(2),
                 duration: Duration::from_secs(10),
@@ -323,6 +344,10 @@ mod tests {
         let report = WorkloadReport::new(Workload::Hot, 1, results);
         assert_eq!(report.ratio(Target::Ledger, Target::Postgres), Some(5.0));
         assert_eq!(report.ratio(Target::Ledger, Target::Redis), Some(0.25));
+        let p99 =
+            |target, peer| report.ratios.iter().find(|r| r.target == target && r.peer == peer).unwrap().p99_latency;
+        assert_eq!(p99(Target::Redis, Target::Ledger), Some(5.0 / 12.0));
+        assert_eq!(p99(Target::Postgres, Target::Redis), Some(18.0));
         assert_eq!(report.ratio(Target::Redis, Target::Postgres), Some(20.0));
         assert_eq!(report.ratio(Target::Ledger, Target::Ledger), None);
         assert_eq!(report.ratios.len(), 6);
@@ -339,6 +364,10 @@ mod tests {
         assert_eq!(report.ratio(Target::Ledger, Target::Postgres), None);
         assert_eq!(report.ratio(Target::Ledger, Target::Redis), None, "no division by zero");
         assert_eq!(report.ratio(Target::Redis, Target::Ledger), Some(0.0));
+        let redis_vs_ledger = report.ratios.iter().find(|r| r.target == Target::Redis).unwrap();
+        assert_eq!(redis_vs_ledger.p99_latency, Some(0.0));
+        let ledger_vs_redis = report.ratios.iter().find(|r| r.target == Target::Ledger && r.peer == Target::Redis);
+        assert!(ledger_vs_redis.is_none(), "a peer with no throughput has no ratio at all");
     }
 
     #[test]
@@ -359,6 +388,17 @@ mod tests {
         assert!(text.contains("redis     skipped: redis-server not found"), "{text}");
         assert!(text.contains("goal (ledger, hot SKU)") && text.contains(": met ("), "{text}");
         assert!(text.contains("servers 1.25 cores, load generator 0.50 cores"), "{text}");
+        assert!(text.contains("p99 latency 0.13x postgres's"), "ledger 12.5 ms vs postgres 95 ms: {text}");
+        assert!(text.contains("256 concurrent callers, closed loop"), "{text}");
+    }
+
+    #[test]
+    fn a_fixed_rate_run_says_so() {
+        let mut fixed = report(vec![TargetResult { target: Target::Ledger, outcome: measured(15_000.0, 12.0) }]);
+        fixed.load.pacing = Pacing::FixedRate { per_s: 15_000 };
+        let text = fixed.render();
+        assert!(text.contains("open loop, 15,000 calls/s on a fixed schedule, at most 256 in flight"), "{text}");
+        assert!(text.contains(": met ("), "{text}");
     }
 
     #[test]

@@ -1,13 +1,22 @@
 //! What is run: the workloads ([`Workload`]: one hot SKU, or many SKUs),
-//! and the closed-loop load generator ([`run_load`]) every target is driven
-//! by.
+//! and the load generator ([`run_load`]) every target is driven by, paced
+//! one of two ways ([`Pacing`]):
 //!
-//! The generator starts `concurrency` workers. Each calls the target's
-//! operation in a loop, one call at a time, from the start of the warm-up
-//! to the end of the measured window; calls that *start* inside the
-//! measured window are counted and timed, the rest only warm the system up.
-//! Every call is bounded by a timeout, so the run ends on time whatever the
-//! target does.
+//! - **closed loop**: `concurrency` workers each call the target's
+//!   operation in a loop, one call at a time. It finds the most the target
+//!   sustains; each call's latency includes its wait behind the others.
+//! - **fixed rate** (open loop): calls start on a schedule, `per_s` a
+//!   second, whatever the target does, at most `concurrency` in flight.
+//!   Each call's latency counts from its *scheduled* start, so a target
+//!   that falls behind shows it in its latency instead of slowing the load
+//!   down (no coordinated omission). This answers "what is p99 at 15,000
+//!   reservations/s?".
+//!
+//! Either way the load runs from the start of the warm-up to the end of
+//! the measured window; calls that *start* (closed loop) or are *scheduled*
+//! (fixed rate) inside the window are counted and timed, the rest only warm
+//! the system up. Every call is bounded by a timeout, so the run ends on
+//! time whatever the target does.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -15,6 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::latency::Latency;
@@ -92,10 +103,30 @@ impl Skus {
     }
 }
 
+/// How calls are paced (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Pacing {
+    /// Each worker starts its next call when its last one ends.
+    ClosedLoop,
+    /// Calls start on a fixed schedule, latency counted from it.
+    FixedRate {
+        /// Calls scheduled per second (at least 1).
+        per_s: u32,
+    },
+}
+
+/// Errors of this kind are calls a fixed-rate schedule could not start
+/// before the window ended: the target fell too far behind.
+pub const NOT_STARTED: &str = "not started (behind schedule)";
+
 /// How the load is applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct LoadConfig {
-    /// Workers, each with one call in flight.
+    /// How calls are paced.
+    pub pacing: Pacing,
+    /// Closed loop: workers, each with one call in flight. Fixed rate: the
+    /// most calls in flight at once.
     pub concurrency: usize,
     /// Calls before the measured window (not counted).
     #[serde(serialize_with = "as_secs")]
@@ -178,12 +209,31 @@ impl LoadResult {
         ops_per_s(self.successes, self.window)
     }
 
-    fn add_error(&mut self, error: CallError) {
-        let entry = self.errors.entry(error.kind).or_default();
-        if entry.count == 0 {
-            entry.example = error.message;
+    /// Records one measured call that took `elapsed`.
+    fn add(&mut self, outcome: Result<(), CallError>, elapsed: Duration) {
+        match outcome {
+            Ok(()) => {
+                self.successes += 1;
+                self.latency.record(elapsed);
+            }
+            Err(error) => self.add_errors(&error.kind, 1, error.message),
         }
-        entry.count += 1;
+    }
+
+    fn add_errors(&mut self, kind: &str, count: u64, example: String) {
+        let entry = self.errors.entry(kind.to_owned()).or_default();
+        if entry.count == 0 {
+            entry.example = example;
+        }
+        entry.count += count;
+    }
+
+    /// Adds what a finished task measured, or its panic as an error.
+    fn merge_joined(&mut self, joined: Result<Self, tokio::task::JoinError>) {
+        match joined {
+            Ok(result) => self.merge(result),
+            Err(error) => self.add_errors("worker panicked", 1, error.to_string()),
+        }
     }
 
     fn merge(&mut self, other: Self) {
@@ -230,20 +280,65 @@ impl Picker {
     }
 }
 
-/// Runs `call` from `config.concurrency` workers through the warm-up and
-/// the measured window, and returns what the window measured.
+/// Runs `call` through the warm-up and the measured window, paced as
+/// `config.pacing` says, and returns what the window measured.
 pub async fn run_load<F, Fut>(config: &LoadConfig, skus: &Skus, call: F) -> LoadResult
 where
     F: Fn(Call) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), CallError>> + Send + 'static,
 {
-    assert!(config.concurrency > 0, "at least one worker");
+    assert!(config.concurrency > 0, "at least one call in flight");
     assert!(!skus.is_empty(), "at least one SKU");
-    let call = Arc::new(call);
     let names: Arc<[Arc<str>]> = skus.names().iter().map(|s| Arc::from(s.as_str())).collect();
-    let measure_from = Instant::now() + config.warmup;
-    let end = measure_from + config.duration;
-    let mut workers = tokio::task::JoinSet::new();
+    let window = Window::starting_now(config);
+    let call = Arc::new(call);
+    let mut total = match config.pacing {
+        Pacing::ClosedLoop => closed_loop(config, window, names, call).await,
+        Pacing::FixedRate { per_s } => fixed_rate(config, window, per_s, names, call).await,
+    };
+    total.window = config.duration;
+    total
+}
+
+/// When the warm-up ends and the measured window ends.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    start: Instant,
+    measure_from: Instant,
+    end: Instant,
+}
+
+impl Window {
+    fn starting_now(config: &LoadConfig) -> Self {
+        let start = Instant::now();
+        let measure_from = start + config.warmup;
+        Self { start, measure_from, end: measure_from + config.duration }
+    }
+}
+
+/// The SKU a call takes a unit of.
+fn pick(names: &[Arc<str>], picker: &mut Picker) -> Arc<str> {
+    Arc::clone(&names[if names.len() == 1 { 0 } else { picker.below(names.len()) }])
+}
+
+/// Makes one call, bounded by `timeout`.
+async fn timed_call<F, Fut>(call: &F, made: Call, timeout: Duration) -> Result<(), CallError>
+where
+    F: Fn(Call) -> Fut,
+    Fut: Future<Output = Result<(), CallError>>,
+{
+    match tokio::time::timeout(timeout, call(made)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(CallError::new("timeout", format!("no answer within {timeout:?}"))),
+    }
+}
+
+async fn closed_loop<F, Fut>(config: &LoadConfig, window: Window, names: Arc<[Arc<str>]>, call: Arc<F>) -> LoadResult
+where
+    F: Fn(Call) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), CallError>> + Send + 'static,
+{
+    let mut workers = JoinSet::new();
     for worker in 0..config.concurrency {
         let (call, names, timeout) = (Arc::clone(&call), Arc::clone(&names), config.call_timeout);
         workers.spawn(async move {
@@ -251,34 +346,117 @@ where
             let mut result = LoadResult::empty(Duration::ZERO);
             for seq in 0_u64.. {
                 let started = Instant::now();
-                if started >= end {
+                if started >= window.end {
                     break;
                 }
-                let sku = Arc::clone(&names[if names.len() == 1 { 0 } else { picker.below(names.len()) }]);
-                let outcome = match tokio::time::timeout(timeout, call(Call { worker, seq, sku })).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => Err(CallError::new("timeout", format!("no answer within {timeout:?}"))),
-                };
-                if started < measure_from {
-                    continue;
-                }
-                match outcome {
-                    Ok(()) => {
-                        result.successes += 1;
-                        result.latency.record(started.elapsed());
-                    }
-                    Err(error) => result.add_error(error),
+                let outcome = timed_call(&*call, Call { worker, seq, sku: pick(&names, &mut picker) }, timeout).await;
+                if started >= window.measure_from {
+                    result.add(outcome, started.elapsed());
                 }
             }
             result
         });
     }
-    let mut total = LoadResult::empty(config.duration);
-    while let Some(joined) = workers.join_next().await {
-        match joined {
-            Ok(result) => total.merge(result),
-            Err(error) => total.add_error(CallError::new("worker panicked", error)),
+    join_all(workers, LoadResult::empty(Duration::ZERO)).await
+}
+
+/// Starts call `i` at `start + i / per_s` until the window ends, each as
+/// its own task, at most `concurrency` at once. A call that cannot start
+/// before the window ends (every slot busy) is counted as [`NOT_STARTED`].
+async fn fixed_rate<F, Fut>(
+    config: &LoadConfig,
+    window: Window,
+    per_s: u32,
+    names: Arc<[Arc<str>]>,
+    call: Arc<F>,
+) -> LoadResult
+where
+    F: Fn(Call) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), CallError>> + Send + 'static,
+{
+    let schedule = Schedule::new(per_s, window);
+    let slots = Arc::new(Semaphore::new(config.concurrency));
+    let mut picker = Picker::new(0);
+    let mut calls = JoinSet::new();
+    let mut total = LoadResult::empty(Duration::ZERO);
+    let mut started_in_window = 0_u64;
+    for i in 0..schedule.calls_before_end {
+        let scheduled = schedule.at(i);
+        tokio::time::sleep_until(scheduled).await;
+        let Ok(Ok(slot)) = tokio::time::timeout_at(window.end, Arc::clone(&slots).acquire_owned()).await else {
+            break;
+        };
+        let measured = scheduled >= window.measure_from;
+        started_in_window += u64::from(measured);
+        let made = Call { worker: (i % config.concurrency as u64) as usize, seq: i, sku: pick(&names, &mut picker) };
+        let (call, timeout) = (Arc::clone(&call), config.call_timeout);
+        calls.spawn(async move {
+            let outcome = timed_call(&*call, made, timeout).await;
+            drop(slot);
+            let mut result = LoadResult::empty(Duration::ZERO);
+            if measured {
+                result.add(outcome, scheduled.elapsed());
+            }
+            result
+        });
+        // Reap what has finished, so the set stays as small as what is in flight.
+        while let Some(done) = calls.try_join_next() {
+            total.merge_joined(done);
         }
+    }
+    let not_started = schedule.calls_in_window() - started_in_window;
+    if not_started > 0 {
+        total.add_errors(
+            NOT_STARTED,
+            not_started,
+            format!("{not_started} scheduled calls found all {} slots busy until the window ended", config.concurrency),
+        );
+    }
+    join_all(calls, total).await
+}
+
+/// A fixed-rate schedule over a window, in whole nanoseconds so that
+/// counting calls is exact.
+#[derive(Clone, Copy, Debug)]
+struct Schedule {
+    start: Instant,
+    interval_ns: u64,
+    /// Calls scheduled before the warm-up ends.
+    calls_before_window: u64,
+    /// Calls scheduled before the window ends.
+    calls_before_end: u64,
+}
+
+impl Schedule {
+    fn new(per_s: u32, window: Window) -> Self {
+        let interval_ns = (1_000_000_000 / u64::from(per_s.max(1))).max(1);
+        let before = |until: Instant| {
+            let ns = u64::try_from((until - window.start).as_nanos()).unwrap_or(u64::MAX);
+            ns.div_ceil(interval_ns)
+        };
+        Self {
+            start: window.start,
+            interval_ns,
+            calls_before_window: before(window.measure_from),
+            calls_before_end: before(window.end),
+        }
+    }
+
+    /// When call `i` is due.
+    fn at(&self, i: u64) -> Instant {
+        self.start + Duration::from_nanos(i.saturating_mul(self.interval_ns))
+    }
+
+    /// Calls scheduled inside the measured window.
+    fn calls_in_window(&self) -> u64 {
+        self.calls_before_end - self.calls_before_window
+    }
+}
+
+/// Waits for every task of `set` and adds what each measured to `total`.
+async fn join_all(mut set: JoinSet<LoadResult>, mut total: LoadResult) -> LoadResult {
+    while let Some(joined) = set.join_next().await {
+        total.merge_joined(joined);
     }
     total
 }
@@ -313,6 +491,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn only_the_measured_window_counts() {
         let config = LoadConfig {
+            pacing: Pacing::ClosedLoop,
             concurrency: 4,
             warmup: Duration::from_secs(1),
             duration: Duration::from_secs(2),
@@ -347,6 +526,64 @@ mod tests {
         assert_eq!(result.window, Duration::from_secs(2));
         close(result.latency.summary().p50_ms, 10.0);
         assert!((result.ops_per_s() - result.successes as f64 / 2.0).abs() < 1e-9);
+    }
+
+    fn fixed(per_s: u32, concurrency: usize) -> LoadConfig {
+        LoadConfig {
+            pacing: Pacing::FixedRate { per_s },
+            concurrency,
+            warmup: Duration::from_secs(1),
+            duration: Duration::from_secs(2),
+            call_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Runs `config` against a target whose every call takes `each`;
+    /// what the window measured and how many calls were made in all.
+    async fn against(config: LoadConfig, each: Duration) -> (LoadResult, u64) {
+        let made = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&made);
+        let result = run_load(&config, &Skus::hot(), move |_call: Call| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            async move {
+                tokio::time::sleep(each).await;
+                Ok(())
+            }
+        })
+        .await;
+        (result, made.load(Ordering::Relaxed))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fixed_rate_keeps_its_schedule() {
+        // 100 calls/s of 10 ms each, up to 4 in flight: the target keeps up.
+        let (result, made) = against(fixed(100, 4), Duration::from_millis(10)).await;
+        assert_eq!(result.successes, 200, "every call scheduled in the 2 s window: {:?}", result.errors);
+        assert_eq!(made, 300, "and the 100 of the warm-up, not counted");
+        assert_eq!(result.error_count(), 0);
+        close(result.ops_per_s(), 100.0);
+        close(result.latency.summary().p99_ms, 10.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_target_behind_a_fixed_rate_shows_it_in_latency() {
+        // 200 calls scheduled over 2 s, but 2 in flight of 100 ms each serve 20/s:
+        // the queue grows, and latency counts from each call's schedule, not
+        // from when a slot freed up (no coordinated omission).
+        let no_warmup = LoadConfig { warmup: Duration::ZERO, ..fixed(100, 2) };
+        let (result, _) = against(no_warmup, Duration::from_millis(100)).await;
+        let not_started = result.errors.get(NOT_STARTED).map_or(0, |e| e.count);
+        assert_eq!(
+            result.successes + not_started,
+            200,
+            "every scheduled call is either made or counted as not started"
+        );
+        assert!(not_started > 100, "{not_started}");
+        close(result.ops_per_s(), result.successes as f64 / 2.0);
+        let latency = result.latency.summary();
+        // Call i (scheduled at 10 i ms) starts at 50 i ms: call 20 waits 800 ms.
+        assert!(latency.p50_ms > 500.0, "waits behind the backlog count: {latency:?}");
+        assert!(latency.max_ms > 1_500.0, "{latency:?}");
     }
 
     fn close(actual: f64, expected: f64) {
