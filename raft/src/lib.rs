@@ -39,8 +39,12 @@
 //!   either way.
 //! - **Snapshots** are built beside apply from a clone of the ledger taken
 //!   under its lock, stored atomically as `(meta, bytes)`, and never
-//!   replaced by an older one. An installed snapshot is checked (format,
-//!   checksum, invariants, region) before it replaces anything.
+//!   replaced by an older one. The bytes are a
+//!   [`GroupSnapshot`](storage::GroupSnapshot): a checksummed header with
+//!   what the applied state keeps beside the ledger (the highest node id
+//!   ever a member), then the ledger's own bytes. An installed or loaded
+//!   snapshot is checked (header, format, checksum, invariants, region)
+//!   before it replaces anything.
 //!
 //! The node (`regiond`) opens one [`Storage`], then for each group it hosts:
 //!

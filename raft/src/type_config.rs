@@ -9,8 +9,10 @@ openraft::declare_raft_types!(
     /// openraft's type configuration for a ledger group.
     ///
     /// Node ids are `u64` and never reused (a removed node's id stays
-    /// retired); an entry's payload is a [`LedgerBatch`]; applying it
-    /// answers a [`BatchResponse`].
+    /// retired: the applied state keeps the highest id ever a member, see
+    /// [`LedgerReader::highest_node_id_used`](crate::storage::LedgerReader::highest_node_id_used));
+    /// an entry's payload is a [`LedgerBatch`]; applying it answers a
+    /// [`BatchResponse`].
     pub TypeConfig:
         D = LedgerBatch,
         R = BatchResponse,
@@ -28,8 +30,9 @@ pub type Entry = openraft::type_config::alias::EntryOf<TypeConfig>;
 pub type StoredMembership = openraft::type_config::alias::StoredMembershipOf<TypeConfig>;
 /// What a snapshot covers: last log id and membership.
 pub type SnapshotMeta = openraft::type_config::alias::SnapshotMetaOf<TypeConfig>;
-/// A snapshot: its meta and the ledger's self-checking snapshot bytes
-/// ([`ledger::Ledger::snapshot`]).
+/// A snapshot: its meta and the group snapshot's bytes
+/// ([`GroupSnapshot::encode`](crate::storage::GroupSnapshot::encode): a
+/// checked header, then the ledger's self-checking snapshot bytes).
 pub type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, Vec<u8>>;
 
 /// How to reach a node: what membership configs record for each node id.

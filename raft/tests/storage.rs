@@ -5,6 +5,7 @@ mod storage {
     mod conformance;
     mod corruption;
     mod groups;
+    mod node_ids;
     mod open;
     mod raft_node;
     mod restart;

@@ -1,5 +1,6 @@
-//! The applied state of a group: its ledger, the last applied log id and
-//! the last membership, behind one lock, and [`LedgerReader`] to query it.
+//! The applied state of a group: its ledger, the last applied log id, the
+//! last membership and the highest node id ever a member, behind one lock,
+//! and [`LedgerReader`] to query it.
 
 use std::fmt::Debug;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -19,6 +20,11 @@ pub(crate) struct AppliedState {
     pub(crate) ledger: Ledger,
     pub(crate) last_applied: Option<LogId>,
     pub(crate) membership: StoredMembership,
+    /// The highest node id any applied membership entry named, voter or
+    /// learner (0 before the first): ids are never reused, and once a node
+    /// is removed no current membership remembers its id. Like the ledger,
+    /// a function of the applied log, carried by snapshots.
+    pub(crate) highest_node_id_used: u64,
 }
 
 impl AppliedState {
@@ -39,6 +45,9 @@ impl AppliedState {
                 results: batch.envelopes.iter().map(|envelope| self.ledger.apply(envelope).into()).collect(),
             },
             EntryPayload::Membership(membership) => {
+                // `nodes` holds every voter and learner (openraft keeps voters a subset).
+                let highest = membership.nodes().map(|(id, _)| *id).max().unwrap_or(0);
+                self.highest_node_id_used = self.highest_node_id_used.max(highest);
                 self.membership = StoredMembership::new(Some(log_id), membership);
                 BatchResponse::default()
             }
@@ -99,5 +108,16 @@ impl LedgerReader {
     /// The log id of the last applied entry.
     pub fn last_applied(&self) -> Option<LogId> {
         self.cell.read().last_applied
+    }
+
+    /// The highest node id any membership entry applied so far has named,
+    /// voter or learner, the bootstrap membership included (0 before the
+    /// first is applied). Ids at or below it are taken or retired, so a new
+    /// node's id must exceed it: a removed node's old process, with its old
+    /// vote and log, must never be counted as a new node, and a fresh node
+    /// under an old id could vote twice in one term. Survives restarts and
+    /// snapshots (which carry it), unlike the ids of the current membership.
+    pub fn highest_node_id_used(&self) -> u64 {
+        self.cell.read().highest_node_id_used
     }
 }

@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::storage::keys;
 use crate::storage::witness::Witness;
 
-/// The version of the on-disk layout this build reads and writes.
-const FORMAT_VERSION: u32 = 1;
+/// The version of the on-disk layout this build reads and writes. 2: a
+/// stored snapshot is a `GroupSnapshot` (a header with the highest node id
+/// used, then the ledger's bytes), where 1 stored the ledger's bytes alone.
+const FORMAT_VERSION: u32 = 2;
 /// First bytes of the identity record, so random bytes are never mistaken for one.
 const IDENTITY_MAGIC: &[u8; 4] = b"ILID";
 

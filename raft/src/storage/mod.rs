@@ -10,7 +10,10 @@
 //! - `flusher`: ordered writes, one WAL sync for many of them.
 //! - `log_store`: [`LogStore`], openraft's `RaftLogStorage`.
 //! - `state_machine`: [`StateMachineStore`], openraft's `RaftStateMachine`.
-//! - `applied`: the in-memory applied state and [`LedgerReader`].
+//! - `applied`: the in-memory applied state (ledger, last applied,
+//!   membership, highest node id used) and [`LedgerReader`].
+//! - `group_snapshot`: [`GroupSnapshot`], the snapshot bytes: a checked
+//!   header (the highest node id used) before the ledger's own bytes.
 //! - `snapshot_builder`: [`LedgerSnapshotBuilder`], building beside apply.
 //! - `snapshot_check`: [`verify_snapshot`], before bytes become state.
 //! - `snapshot_store`: a group's stored snapshot, never moved backwards.
@@ -25,6 +28,7 @@ mod db;
 mod disk_faults;
 mod error;
 mod flusher;
+mod group_snapshot;
 mod keys;
 mod log_store;
 mod snapshot_builder;
@@ -44,6 +48,7 @@ pub use self::applied::LedgerReader;
 pub use self::db::{IfMissing, NodeIdentity, OpenError};
 pub use self::disk_faults::{DiskFaultConfig, DiskFaults};
 pub use self::error::StoreError;
+pub use self::group_snapshot::{GroupSnapshot, SnapshotDamage};
 pub use self::log_store::LogStore;
 pub use self::snapshot_builder::LedgerSnapshotBuilder;
 pub use self::snapshot_check::{SnapshotRejected, verify_snapshot};

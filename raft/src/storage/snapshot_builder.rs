@@ -7,12 +7,14 @@ use openraft::type_config::TypeConfigExt;
 
 use crate::group::GroupId;
 use crate::storage::applied::AppliedCell;
+use crate::storage::group_snapshot::GroupSnapshot;
 use crate::storage::snapshot_store::SnapshotStore;
 use crate::type_config::{Snapshot, SnapshotMeta, TypeConfig};
 
 /// Builds a group's snapshot without stopping apply for long: it clones
-/// the ledger under the lock (a consistent cut, and the only time apply
-/// waits), then encodes and stores the clone without the lock.
+/// the ledger (and copies the highest node id used) under the lock (a
+/// consistent cut, and the only time apply waits), then encodes the clone
+/// as a [`GroupSnapshot`] and stores it without the lock.
 pub struct LedgerSnapshotBuilder {
     pub(crate) group: GroupId,
     pub(crate) cell: Arc<AppliedCell>,
@@ -24,14 +26,16 @@ impl RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder {
 
     #[tracing::instrument(level = "info", skip_all, fields(group = %self.group, index))]
     async fn build_snapshot(&mut self) -> Result<Snapshot, std::io::Error> {
-        let (ledger, meta) = {
+        let (snapshot, meta) = {
             let state = self.cell.read();
             let meta = SnapshotMeta { last_log_id: state.last_applied, last_membership: state.membership.clone() };
-            (state.ledger.clone(), meta)
+            let snapshot =
+                GroupSnapshot { highest_node_id_used: state.highest_node_id_used, ledger: state.ledger.clone() };
+            (snapshot, meta)
         };
         tracing::Span::current().record("index", meta.last_log_id.map(|id| id.index));
         // Encoding walks the whole state: CPU work, off the async threads.
-        let data = TypeConfig::spawn_blocking(move || ledger.snapshot()).await?;
+        let data = TypeConfig::spawn_blocking(move || snapshot.encode()).await?;
         // If a newer snapshot was installed meanwhile, it stays stored; this
         // one is still a valid snapshot of its own position.
         self.snapshots.save_if_newer(&meta, &data).await?;

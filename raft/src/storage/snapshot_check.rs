@@ -2,17 +2,15 @@
 
 use std::io;
 
-use ledger::Ledger;
-use ledger::snapshot::SnapshotError;
-
+use crate::storage::group_snapshot::{GroupSnapshot, SnapshotDamage};
 use crate::type_config::LogId;
 
 /// Why a snapshot was refused. The stored snapshot and the state are left as they were.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotRejected {
-    /// The bytes do not restore: damaged in transit or on disk.
+    /// The bytes do not restore (header or ledger part): damaged in transit or on disk.
     #[error("snapshot does not restore ({0}); it was damaged: have the leader send it again")]
-    Corrupt(#[source] SnapshotError),
+    Corrupt(#[source] SnapshotDamage),
     /// The ledger in the snapshot is another region's.
     #[error("snapshot holds region {found:?}'s ledger, not {expected:?}'s: it was routed to the wrong group")]
     WrongRegion {
@@ -40,19 +38,18 @@ impl From<SnapshotRejected> for io::Error {
     }
 }
 
-/// Restores a ledger from snapshot bytes and checks that it is `region`'s.
+/// Decodes a group's snapshot bytes and checks that its ledger is `region`'s.
 ///
-/// [`Ledger::restore`] checks the format, the checksum and the ledger's
-/// invariants. A transport can call this on a received snapshot before
-/// handing it to openraft, whose `install_full_snapshot` treats a failed
-/// install as fatal to the node.
-pub fn verify_snapshot(region: &str, bytes: &[u8]) -> Result<Ledger, SnapshotRejected> {
-    let ledger = Ledger::restore(bytes).map_err(SnapshotRejected::Corrupt)?;
-    if ledger.config().region != region {
-        return Err(SnapshotRejected::WrongRegion {
-            expected: region.to_owned(),
-            found: ledger.config().region.clone(),
-        });
+/// [`GroupSnapshot::decode`] checks the header, then the ledger part's
+/// format, checksum and invariants. Every stored or received snapshot goes
+/// through here before it becomes state. A transport can call this on a
+/// received snapshot before handing it to openraft, whose
+/// `install_full_snapshot` treats a failed install as fatal to the node.
+pub fn verify_snapshot(region: &str, bytes: &[u8]) -> Result<GroupSnapshot, SnapshotRejected> {
+    let snapshot = GroupSnapshot::decode(bytes).map_err(SnapshotRejected::Corrupt)?;
+    let found = &snapshot.ledger.config().region;
+    if found != region {
+        return Err(SnapshotRejected::WrongRegion { expected: region.to_owned(), found: found.clone() });
     }
-    Ok(ledger)
+    Ok(snapshot)
 }

@@ -1,4 +1,4 @@
-//! A group's stored snapshot: `(meta, ledger snapshot bytes)` in one record
+//! A group's stored snapshot: `(meta, group snapshot bytes)` in one record
 //! of the `snapshots` column family, replaced atomically and only ever by a
 //! newer one.
 //!
@@ -89,7 +89,8 @@ impl SnapshotStore {
 }
 
 /// Reads and decodes a stored snapshot record: version byte, meta length
-/// (u32 little-endian), the meta, then the ledger's snapshot bytes.
+/// (u32 little-endian), the meta, then the group snapshot's bytes (see
+/// `group_snapshot`; checked by whoever restores them).
 fn read_snapshot(shared: &Shared, group: &GroupId, key: &[u8]) -> Result<Option<Snapshot>, StoreError> {
     let db = &shared.db;
     let Some(record) = db.get_pinned_cf(ColumnFamily::Snapshots.handle(db), key)? else {

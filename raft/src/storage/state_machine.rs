@@ -57,9 +57,10 @@ impl StateMachineStore {
                 ledger: Ledger::new(config),
                 last_applied: None,
                 membership: StoredMembership::default(),
+                highest_node_id_used: 0,
             },
             Some(snapshot) => {
-                let ledger = verify_snapshot(&region, &snapshot.snapshot).map_err(|rejected| match rejected {
+                let verified = verify_snapshot(&region, &snapshot.snapshot).map_err(|rejected| match rejected {
                     SnapshotRejected::WrongRegion { expected, found } => {
                         OpenError::ForeignSnapshot { group: group.clone(), expected, found }
                     }
@@ -67,9 +68,10 @@ impl StateMachineStore {
                 })?;
                 tracing::info!(%group, index = snapshot.meta.last_log_id.map(|id| id.index), "loaded the stored snapshot");
                 AppliedState {
-                    ledger,
+                    ledger: verified.ledger,
                     last_applied: snapshot.meta.last_log_id,
                     membership: snapshot.meta.last_membership,
+                    highest_node_id_used: verified.highest_node_id_used,
                 }
             }
         };
@@ -141,7 +143,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             (verified, snapshot)
         })
         .await?;
-        let ledger = verified?;
+        let verified = verified?;
         // Durable before the state is replaced: once this returns, openraft
         // may report the snapshot's entries as held by this replica.
         match self.snapshots.save_if_newer(meta, &snapshot).await? {
@@ -153,8 +155,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 return Err(SnapshotRejected::Stale { offered: meta.last_log_id, current: stored }.into());
             }
         }
-        *self.cell.write() =
-            AppliedState { ledger, last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
+        // The snapshot is at or past the applied state on the same log, so
+        // its highest node id covers every membership applied here.
+        *self.cell.write() = AppliedState {
+            ledger: verified.ledger,
+            last_applied: meta.last_log_id,
+            membership: meta.last_membership.clone(),
+            highest_node_id_used: verified.highest_node_id_used,
+        };
         tracing::info!("installed snapshot");
         Ok(())
     }

@@ -82,7 +82,9 @@ async fn another_regions_snapshot_is_refused() {
     );
     assert!(eu.get_current_snapshot().await.unwrap().is_none());
     assert_eq!(eu.reader().last_applied(), None);
-    assert!(matches!(verify_snapshot("us-east", &theirs.snapshot), Ok(ledger) if ledger.config().region == "us-east"));
+    assert!(
+        matches!(verify_snapshot("us-east", &theirs.snapshot), Ok(verified) if verified.ledger.config().region == "us-east")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

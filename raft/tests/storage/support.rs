@@ -57,6 +57,14 @@ pub(crate) fn membership(term: u64, index: u64) -> Entry {
     Entry::new_membership(log_id(term, index), membership)
 }
 
+/// A membership entry with `voters` (one config) and `learners`.
+pub(crate) fn members(term: u64, index: u64, voters: &[u64], learners: &[u64]) -> Entry {
+    let node = |id: &u64| (*id, NodeInfo { grpc_addr: format!("127.0.0.1:{}", 7000 + id), ..Default::default() });
+    let nodes = voters.iter().chain(learners).map(node).collect::<BTreeMap<_, _>>();
+    let membership = Membership::new(vec![voters.iter().copied().collect()], nodes).expect("valid membership");
+    Entry::new_membership(log_id(term, index), membership)
+}
+
 pub(crate) fn normal(term: u64, index: u64, envelopes: Vec<Envelope>) -> Entry {
     Entry::new_normal(log_id(term, index), LedgerBatch { envelopes })
 }

@@ -59,6 +59,7 @@ async fn a_node_behind_purged_logs_is_brought_up_to_date_by_a_chunked_snapshot()
     assert!(stats.snapshot_chunks_received > 1, "the snapshot came in chunks: {stats:?}");
     assert_eq!(stats.snapshots_refused, 0, "{stats:?}");
     assert_eq!(rejoined.replica(EU.id).reader.read(|ledger| ledger.state_hash()), hash);
+    assert_eq!(rejoined.replica(EU.id).reader.highest_node_id_used(), 3, "the snapshot carries the ids used");
 
     cluster.shutdown().await;
 }
