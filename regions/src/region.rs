@@ -166,6 +166,12 @@ impl Region {
         self.inner.reader.last_applied().map_or(0, |id| id.index)
     }
 
+    /// The highest node id any membership entry applied here named (see
+    /// [`LedgerReader::highest_node_id_used`]): a new node's id must exceed it.
+    pub fn highest_node_id_used(&self) -> u64 {
+        self.inner.reader.highest_node_id_used()
+    }
+
     /// Who leads the group, as far as this replica knows.
     pub fn leader_hint(&self) -> LeaderHint {
         let metrics = self.inner.raft.metrics().borrow_watched().clone();

@@ -7,6 +7,7 @@ mod cluster {
     mod failover;
     mod ledgerctl;
     mod membership;
+    mod node_ids;
     mod partition;
     mod rebuild;
     mod snapshot;

@@ -23,7 +23,7 @@ use crate::api::status::{self, invalid_field};
 use crate::api::{ApiContext, MAX_ID_BYTES};
 use crate::faults::{FaultHooks, NodeFaults};
 use crate::proposer::LeaderHint;
-use crate::region::Consistency;
+use crate::region::{Consistency, Region};
 
 /// The `Admin` gRPC service of a node.
 #[derive(Clone, Debug)]
@@ -91,9 +91,23 @@ impl AdminService {
     }
 }
 
+/// The highest node id the group has used, as this replica knows: the
+/// highest any applied membership entry named, or any member of the
+/// effective membership (which may be ahead of applied) if higher. A new
+/// node's id must exceed it.
+fn highest_node_id_used(region: &Region, m: &RaftMetrics<TypeConfig>) -> u64 {
+    let members = m.membership_config.membership().nodes().map(|(id, _)| *id);
+    members.fold(region.highest_node_id_used(), u64::max)
+}
+
 /// A group's status as this node sees it; `state` is the applied index and
 /// the state digest at that index (read together, so they always match).
-fn group_status(group_id: &str, m: &RaftMetrics<TypeConfig>, state: (u64, Vec<u8>)) -> pb::GroupStatus {
+fn group_status(
+    group_id: &str,
+    m: &RaftMetrics<TypeConfig>,
+    state: (u64, Vec<u8>),
+    highest_node_id_used: u64,
+) -> pb::GroupStatus {
     let (applied_index, digest) = state;
     let last_log_index = m.last_log_index.unwrap_or(0);
     let replication = m
@@ -141,6 +155,7 @@ fn group_status(group_id: &str, m: &RaftMetrics<TypeConfig>, state: (u64, Vec<u8
             .as_ref()
             .map(|at| u64::try_from((**at).elapsed().as_millis()).unwrap_or(u64::MAX)),
         state_digest: digest,
+        highest_node_id_used,
     }
 }
 
@@ -267,7 +282,9 @@ impl Admin for AdminService {
         let own = self.ctx.region.group().as_str().to_owned();
         let wanted = &request.get_ref().group_ids;
         let groups = if wanted.is_empty() || wanted.contains(&own) {
-            vec![group_status(&own, &self.metrics(), self.state_digest().await?)]
+            let metrics = self.metrics();
+            let used = highest_node_id_used(&self.ctx.region, &metrics);
+            vec![group_status(&own, &metrics, self.state_digest().await?, used)]
         } else {
             Vec::new()
         };
@@ -294,12 +311,9 @@ impl Admin for AdminService {
                 return Err(invalid_field(field, format!("`{addr}` is not host:port")));
             }
         }
-        let known = self.metrics().membership_config.membership().get_node(&message.node_id).cloned();
-        if known.is_none() && self.is_retired(message.node_id) {
-            return Err(invalid_field(
-                "node_id",
-                "is below the highest member id, so it may be a removed node's: ids are never reused; take an id above every member's",
-            ));
+        let known = self.metrics().membership_config.membership().get_node(&message.node_id).is_some();
+        if !known {
+            self.check_unused(message.node_id).await?;
         }
         let node = NodeInfo { grpc_addr: message.address, api_addr: message.api_address };
         let written = self
@@ -466,12 +480,26 @@ impl Admin for AdminService {
 }
 
 impl AdminService {
-    /// Whether `node_id` was once in the group and was removed: ids below the
-    /// highest member id that are not members now. Conservative: ids are
-    /// handed out increasing, so a gap below the highest is a retired id.
-    fn is_retired(&self, node_id: u64) -> bool {
-        let metrics = self.metrics();
-        let highest = metrics.membership_config.membership().nodes().map(|(id, _)| *id).max().unwrap_or(0);
-        node_id < highest
+    /// Refuses `node_id` for a new member unless it exceeds every id the
+    /// group has used: a removed node's old process (its old vote and log)
+    /// must never count as the new node, and a fresh node under an old id
+    /// could vote twice in one term. A read index first makes every
+    /// committed membership applied here (openraft allows one uncommitted
+    /// membership change at a time, and that one is the effective one).
+    async fn check_unused(&self, node_id: u64) -> Result<(), Status> {
+        self.ctx.read(Consistency::Linearizable, |_| ()).await?;
+        let used = highest_node_id_used(&self.ctx.region, &self.metrics());
+        if node_id > used {
+            return Ok(());
+        }
+        let lowest = used
+            .checked_add(1)
+            .map_or_else(|| "no id is left".to_owned(), |id| format!("the lowest acceptable id is {id}"));
+        Err(invalid_field(
+            "node_id",
+            format!(
+                "{node_id} is taken or retired (the group has used ids up to {used}, and ids are never reused): {lowest}"
+            ),
+        ))
     }
 }

@@ -299,6 +299,7 @@ impl ToJson for GroupStatus {
             "replication": list(&self.replication),
             "millis_since_quorum_ack": self.millis_since_quorum_ack,
             "state_digest": hex(&self.state_digest),
+            "highest_node_id_used": self.highest_node_id_used,
         })
     }
 }
@@ -617,7 +618,11 @@ pub(crate) fn write_cluster_status(out: &mut impl Write, nodes: &[NodeStatus<'_>
         for group in node.status.groups.iter().filter(|group| group.role == Role::Leader as i32) {
             let quorum_ack =
                 group.millis_since_quorum_ack.map_or_else(String::new, |ms| format!(", quorum ack {ms} ms ago"));
-            writeln!(out, "\n{} (leader node {}, term {}{quorum_ack})", group.group_id, group.node_id, group.term)?;
+            writeln!(
+                out,
+                "\n{} (leader node {}, term {}{quorum_ack}; a new node's id must exceed {})",
+                group.group_id, group.node_id, group.term, group.highest_node_id_used
+            )?;
             if let Some(membership) = &group.membership {
                 write_membership(out, membership)?;
             }
@@ -710,6 +715,7 @@ mod tests {
                 }),
                 replication: vec![ReplicationProgress { node_id: 2, matched_index: None, lag_entries: 4 }],
                 state_digest: vec![0xab, 0x01],
+                highest_node_id_used: 4,
                 ..GroupStatus::default()
             }],
         };
@@ -718,6 +724,7 @@ mod tests {
         assert_eq!(value["groups"][0]["membership"]["configs"][0], json!([1, 2, 3]));
         assert_eq!(value["groups"][0]["replication"][0]["matched_index"], Value::Null);
         assert_eq!(value["groups"][0]["state_digest"], "ab01");
+        assert_eq!(value["groups"][0]["highest_node_id_used"], 4);
         let hold = Hold { hold_id: "h".to_owned(), state: HoldState::Pending as i32, ..Hold::default() };
         assert_eq!(ReserveResponse { hold: Some(hold), applied_index: 9 }.to_json()["hold"]["state"], "pending");
     }

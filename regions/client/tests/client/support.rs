@@ -208,6 +208,7 @@ impl Scripted {
                 replication: vec![ReplicationProgress { node_id: 9, matched_index: Some(117), lag_entries: 4 }],
                 millis_since_quorum_ack: Some(12),
                 state_digest: vec![0xde, 0xad],
+                highest_node_id_used: 9,
             }],
         }
     }
