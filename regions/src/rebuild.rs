@@ -6,7 +6,8 @@
 //! twice in one term), so the replica comes back under a new id:
 //!
 //! 1. ask the group, through any live member's API, for its leader and
-//!    membership; the new id must be above every member's;
+//!    membership; the new id must be above every id the group has used
+//!    (`GroupStatus.highest_node_id_used`: removed members' ids included);
 //! 2. move the old data dir aside (kept for forensics, never deleted);
 //! 3. start the node under the new id with an empty data dir (join mode),
 //!    on the same addresses;
@@ -206,16 +207,21 @@ fn voters(status: &GroupStatus) -> BTreeSet<u64> {
         .unwrap_or_default()
 }
 
-/// The new id must differ from the old and exceed every member's (ids are
-/// handed out increasing and never reused).
+/// The new id must differ from the old and exceed every id the group has
+/// used, removed members' included (ids are handed out increasing and never
+/// reused): `highest_node_id_used`, which covers the current members too.
+/// Checked here before the old data dir is moved aside; the leader's
+/// AddLearner checks again.
 fn check_new_id(status: &GroupStatus, old: u64, new: u64) -> Result<(), RebuildError> {
     let refuse = |reason: String| Err(RebuildError::NewId { new, reason });
     if new == 0 || new == old {
         return refuse(format!("must be a new id, not 0 or this node's old id {old}"));
     }
-    let highest = members(status).iter().map(|(id, _)| *id).max().unwrap_or(0);
+    let highest = status.highest_node_id_used;
     if new <= highest {
-        return refuse(format!("must exceed every member's id (the highest is {highest}): ids are never reused"));
+        return refuse(format!(
+            "must exceed every id the group has used, removed members' included (the highest is {highest}): ids are never reused"
+        ));
     }
     if !voters(status).contains(&old) {
         return refuse(format!("node {old} is not a voter of the group; add the node with `regiond --join` instead"));
@@ -278,10 +284,11 @@ mod tests {
 
     use super::*;
 
-    fn status(voters: &[u64], learners: &[u64]) -> GroupStatus {
+    fn status(voters: &[u64], learners: &[u64], highest_node_id_used: u64) -> GroupStatus {
         let member =
             |id: &u64| Member { node_id: *id, api_address: format!("127.0.0.1:{}", 7000 + id), ..Default::default() };
         GroupStatus {
+            highest_node_id_used,
             membership: Some(Membership {
                 configs: vec![VoterSet { node_ids: voters.to_vec() }],
                 members: voters.iter().chain(learners).map(member).collect(),
@@ -293,7 +300,7 @@ mod tests {
 
     #[test]
     fn the_new_id_must_be_fresh_and_the_old_a_voter() {
-        let group = status(&[1, 2, 3], &[5]);
+        let group = status(&[1, 2, 3], &[5], 5);
         assert!(check_new_id(&group, 3, 6).is_ok());
         for (old, new, says) in
             [(3, 3, "new id"), (3, 0, "new id"), (3, 4, "highest is 5"), (3, 5, "highest is 5"), (9, 10, "not a voter")]
@@ -301,6 +308,17 @@ mod tests {
             let refused = check_new_id(&group, old, new).expect_err("refused").to_string();
             assert!(refused.contains(says), "{old} -> {new}: {refused}");
         }
+    }
+
+    #[test]
+    fn a_removed_members_id_is_never_handed_out_again() {
+        // Node 4, the highest id, was removed: no member has it, the group remembers it.
+        let group = status(&[1, 2, 3], &[], 4);
+        for new in [4, 2] {
+            let refused = check_new_id(&group, 3, new).expect_err("refused").to_string();
+            assert!(refused.contains("highest is 4") && refused.contains("removed members'"), "{new}: {refused}");
+        }
+        assert!(check_new_id(&group, 3, 5).is_ok());
     }
 
     #[test]

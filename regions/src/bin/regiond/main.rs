@@ -59,7 +59,8 @@ struct RebuildArgs {
     /// The damaged node's TOML config file.
     #[arg(long)]
     config: PathBuf,
-    /// The replica's new node id: above every member's (ids are never reused).
+    /// The replica's new node id: above every id the group has used, removed
+    /// members' included (ids are never reused).
     #[arg(long)]
     new_node_id: u64,
     /// A live member's API address to ask (`host:port`), besides the
