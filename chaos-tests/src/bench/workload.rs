@@ -228,6 +228,16 @@ impl LoadResult {
         entry.count += count;
     }
 
+    /// Records what a finished fixed-rate call measured (`None`: a warm-up
+    /// call), or its panic as an error.
+    fn add_finished(&mut self, joined: Result<Finished, tokio::task::JoinError>) {
+        match joined {
+            Ok(Some((outcome, elapsed))) => self.add(outcome, elapsed),
+            Ok(None) => {}
+            Err(error) => self.add_errors("worker panicked", 1, error.to_string()),
+        }
+    }
+
     /// Adds what a finished task measured, or its panic as an error.
     fn merge_joined(&mut self, joined: Result<Self, tokio::task::JoinError>) {
         match joined {
@@ -357,7 +367,11 @@ where
             result
         });
     }
-    join_all(workers, LoadResult::empty(Duration::ZERO)).await
+    let mut total = LoadResult::empty(Duration::ZERO);
+    while let Some(joined) = workers.join_next().await {
+        total.merge_joined(joined);
+    }
+    total
 }
 
 /// Starts call `i` at `start + i / per_s` until the window ends, each as
@@ -393,15 +407,12 @@ where
         calls.spawn(async move {
             let outcome = timed_call(&*call, made, timeout).await;
             drop(slot);
-            let mut result = LoadResult::empty(Duration::ZERO);
-            if measured {
-                result.add(outcome, scheduled.elapsed());
-            }
-            result
+            // A small answer per call: the one histogram lives here.
+            measured.then(|| (outcome, scheduled.elapsed()))
         });
         // Reap what has finished, so the set stays as small as what is in flight.
         while let Some(done) = calls.try_join_next() {
-            total.merge_joined(done);
+            total.add_finished(done);
         }
     }
     let not_started = schedule.calls_in_window() - started_in_window;
@@ -412,8 +423,15 @@ where
             format!("{not_started} scheduled calls found all {} slots busy until the window ended", config.concurrency),
         );
     }
-    join_all(calls, total).await
+    while let Some(done) = calls.join_next().await {
+        total.add_finished(done);
+    }
+    total
 }
+
+/// What a fixed-rate call task answers: its outcome and latency, or
+/// `None` for a warm-up call.
+type Finished = Option<(Result<(), CallError>, Duration)>;
 
 /// A fixed-rate schedule over a window, in whole nanoseconds so that
 /// counting calls is exact.
@@ -451,14 +469,6 @@ impl Schedule {
     fn calls_in_window(&self) -> u64 {
         self.calls_before_end - self.calls_before_window
     }
-}
-
-/// Waits for every task of `set` and adds what each measured to `total`.
-async fn join_all(mut set: JoinSet<LoadResult>, mut total: LoadResult) -> LoadResult {
-    while let Some(joined) = set.join_next().await {
-        total.merge_joined(joined);
-    }
-    total
 }
 
 #[cfg(test)]
