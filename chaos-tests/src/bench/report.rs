@@ -215,7 +215,7 @@ fn render_workload(out: &mut String, report: &WorkloadReport) {
                     m.errors
                 );
                 for &peer in &targets {
-                    let cell = report.ratio(result.target, peer).map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
+                    let cell = report.ratio(result.target, peer).map_or_else(|| "-".to_owned(), times);
                     let _ = write!(line, " {cell:>12}");
                 }
                 let _ = writeln!(out, "{line}");
@@ -235,7 +235,7 @@ fn render_workload(out: &mut String, report: &WorkloadReport) {
             .ratios
             .iter()
             .filter(|r| r.target == result.target)
-            .filter_map(|r| Some(format!("{:.2}x {}'s", r.p99_latency?, r.peer.name())))
+            .filter_map(|r| Some(format!("{} {}'s", times(r.p99_latency?), r.peer.name())))
             .collect();
         if !p99_vs.is_empty() {
             notes.push(format!("p99 latency {}", p99_vs.join(", ")));
@@ -278,6 +278,12 @@ fn render_workload(out: &mut String, report: &WorkloadReport) {
 }
 
 /// The first `count` lines of `text`, with a marker if there were more.
+/// A ratio as `8.46x`, with three decimals below 1 (`0.004x`) so that a
+/// small ratio does not show as `0.00x`.
+fn times(ratio: f64) -> String {
+    if ratio > 0.0 && ratio < 1.0 { format!("{ratio:.3}x") } else { format!("{ratio:.2}x") }
+}
+
 fn first_lines(text: &str, count: usize) -> String {
     let mut lines = text.lines();
     let kept: Vec<&str> = lines.by_ref().take(count).collect();
@@ -384,11 +390,11 @@ mod tests {
         assert!(text.contains("machine: Test CPU, 2 cores, 24.0 GiB"), "{text}");
         assert!(text.contains("16,000"), "{text}");
         assert!(text.contains("5.00x"), "ledger vs postgres: {text}");
-        assert!(text.contains("0.20x"), "postgres vs ledger: {text}");
+        assert!(text.contains("0.200x"), "postgres vs ledger: {text}");
         assert!(text.contains("redis     skipped: redis-server not found"), "{text}");
         assert!(text.contains("goal (ledger, hot SKU)") && text.contains(": met ("), "{text}");
         assert!(text.contains("servers 1.25 cores, load generator 0.50 cores"), "{text}");
-        assert!(text.contains("p99 latency 0.13x postgres's"), "ledger 12.5 ms vs postgres 95 ms: {text}");
+        assert!(text.contains("p99 latency 0.132x postgres's"), "ledger 12.5 ms vs postgres 95 ms: {text}");
         assert!(text.contains("256 concurrent callers, closed loop"), "{text}");
     }
 
@@ -433,6 +439,14 @@ mod tests {
         assert_eq!(results[1]["reason"], "absent");
         assert_eq!(json["workloads"][0]["workload"], "hot");
         assert_eq!(json["load"]["duration"], 10.0);
+    }
+
+    #[test]
+    fn small_ratios_keep_their_digits() {
+        assert_eq!(times(8.4567), "8.46x");
+        assert_eq!(times(0.2), "0.200x");
+        assert_eq!(times(0.0044), "0.004x");
+        assert_eq!(times(0.0), "0.00x");
     }
 
     #[test]
