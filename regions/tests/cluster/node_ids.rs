@@ -5,7 +5,7 @@
 //! and accepts an id above it.
 
 use protos::admin::admin_client::AdminClient;
-use protos::admin::{AddLearnerRequest, ClusterStatusRequest, GroupStatus, TriggerSnapshotRequest};
+use protos::admin::{AddLearnerRequest, ClusterStatusRequest, GroupStatus};
 use protos::status::ErrorDetail;
 use region_client::ClientError;
 
@@ -74,24 +74,8 @@ async fn a_removed_highest_id_is_never_reused_across_restarts_and_snapshots() {
     // then both restart: the applied state comes from the snapshot.
     let removed_at = status.membership.as_ref().map_or(0, |m| m.log_index);
     for id in [1, 2] {
-        let asked = region
-            .at(id, ADMIN_TOKEN, "Admin/TriggerSnapshot", TriggerSnapshotRequest::default(), |c, r| async move {
-                AdminClient::new(c).trigger_snapshot(r).await
-            })
-            .await
-            .expect("snapshot triggered")
-            .applied_index;
+        let asked = region.snapshot_and_purge(id).await;
         assert!(asked >= removed_at, "node {id} applied the removal at {removed_at}: {asked}");
-        region.running[&id]
-            .region()
-            .raft()
-            .wait(Some(support::TIMEOUT))
-            .metrics(
-                |m| m.snapshot.is_some_and(|s| s.index >= asked) && m.purged.is_some_and(|p| p.index >= asked),
-                "snapshot built and log purged past the removal",
-            )
-            .await
-            .expect("the node snapshots and purges");
     }
     for id in [1, 2] {
         region.stop(id).await;

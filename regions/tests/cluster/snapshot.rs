@@ -5,8 +5,6 @@
 //! Every acknowledged write is in the final state of every replica.
 
 use openraft::async_runtime::WatchReceiver;
-use protos::admin::TriggerSnapshotRequest;
-use protos::admin::admin_client::AdminClient;
 
 use super::support::{self, Region, WAREHOUSE_TOKEN};
 
@@ -31,24 +29,8 @@ async fn a_lost_replica_is_replaced_by_a_new_one_rebuilt_by_snapshot_while_write
     let mut voters: Vec<u64> = region.running.keys().copied().collect();
     region.change_voters(voters.clone()).await;
 
-    let request = TriggerSnapshotRequest { group_id: String::new() };
-    let snapshot_at = region
-        .admin()
-        .call("Admin/TriggerSnapshot", request, |c, r| async move { AdminClient::new(c).trigger_snapshot(r).await })
-        .await
-        .expect("snapshot triggered")
-        .applied_index;
     let leader = region.wait_leader().await;
-    region.running[&leader]
-        .region()
-        .raft()
-        .wait(Some(support::TIMEOUT))
-        .metrics(
-            |m| m.snapshot.is_some_and(|s| s.index >= snapshot_at) && m.purged.is_some_and(|p| p.index >= snapshot_at),
-            "snapshot built and log purged",
-        )
-        .await
-        .expect("the leader snapshots and purges");
+    region.snapshot_and_purge(leader).await;
 
     let replacement = 4;
     region.add_learner(replacement).await;

@@ -9,7 +9,8 @@ use std::time::Duration;
 use openraft::async_runtime::WatchReceiver;
 use protos::admin::admin_client::AdminClient;
 use protos::admin::{
-    AddLearnerRequest, ChangeMembershipRequest, FaultConfig, LinkDirection, LinkRule, SetFaultsRequest, Warehouse,
+    AddLearnerRequest, ChangeMembershipRequest, FaultConfig, LinkDirection, LinkRule, SetFaultsRequest,
+    TriggerSnapshotRequest, Warehouse,
 };
 use protos::warehouse::warehouse_inventory_client::WarehouseInventoryClient;
 use protos::warehouse::{AdjustStockRequest, GetLevelsRequest};
@@ -283,6 +284,31 @@ impl Region {
     {
         let endpoint = EndpointAddr::parse(&self.running[&id].api_addr().to_string()).unwrap();
         self.client(token).call_endpoint(&endpoint, method, request, op).await
+    }
+
+    /// Has node `id` build a snapshot (`Admin.TriggerSnapshot`) and waits
+    /// until it holds one at or past the index it answered and has purged
+    /// its log up to there; that index.
+    pub(crate) async fn snapshot_and_purge(&self, id: u64) -> u64 {
+        let request = TriggerSnapshotRequest { group_id: String::new() };
+        let asked = self
+            .at(id, ADMIN_TOKEN, "Admin/TriggerSnapshot", request, |c, r| async move {
+                AdminClient::new(c).trigger_snapshot(r).await
+            })
+            .await
+            .expect("snapshot triggered")
+            .applied_index;
+        self.running[&id]
+            .region()
+            .raft()
+            .wait(Some(TIMEOUT))
+            .metrics(
+                |m| m.snapshot.is_some_and(|s| s.index >= asked) && m.purged.is_some_and(|p| p.index >= asked),
+                "snapshot built and log purged",
+            )
+            .await
+            .expect("the node snapshots and purges");
+        asked
     }
 
     /// Cuts node `id` off from every other node, both ways, through the
