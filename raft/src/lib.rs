@@ -18,25 +18,37 @@
 //! # Durability and recovery
 //! - **Log and vote.** An append's entries are readable when `append`
 //!   returns and durable (WAL synced) before openraft's `IOFlushed`
-//!   callback fires; `save_vote` and `save_committed` return only once
-//!   durable. Writes reach the disk in the order they were issued, so after
-//!   a crash the log is a prefix of what was written: a truncate or purge
-//!   is never applied without the appends issued before it.
+//!   callback fires; `save_vote` returns only once durable. Writes reach
+//!   the disk in the order they were issued, so after a crash the log is a
+//!   prefix of what was written: a truncate or purge is never applied
+//!   without the appends issued before it.
+//! - **Committed** is queued in that order but not waited for: openraft
+//!   awaits `save_committed` inside its core loop before applying, so a
+//!   synced save there cost every commit (on every replica) one more fsync
+//!   on the path of every write. It becomes durable with the next sync
+//!   (the next append's), and survives a process crash as soon as the
+//!   writer thread has written it. An OS crash can leave it a little
+//!   behind what was applied; nothing is lost (the entries are in the log of
+//!   a quorum), the replica only replays less on restart and catches up
+//!   from the leader. That is safe because a restarted leader never
+//!   resumes its old term (`enable_leader_restore` is off in `regiond`): it
+//!   stands for election, and a new term's leader serves a linearizable
+//!   read only after committing its own first entry, which covers every
+//!   entry committed before.
 //! - **Applied state** is not written per entry. It is the group's latest
 //!   stored snapshot plus the committed log after it; the ledger is
 //!   deterministic, so replaying the same entries rebuilds the same state,
-//!   bit for bit. `committed` is saved durably before openraft applies up
-//!   to it, and logs are purged only up to a durable snapshot, so every
+//!   bit for bit. Logs are purged only up to a durable snapshot, so every
 //!   entry ever applied is either in the snapshot or in the log.
 //! - **Restart.** [`Storage::state_machine`] loads the stored snapshot (and
 //!   refuses a damaged one). `openraft::Raft::new` then runs
 //!   `StorageHelper::get_initial_state`, which re-applies the log from the
 //!   snapshot's last log id up to the saved `committed` *before* `new`
-//!   returns: the state machine is exactly where it was before the restart,
-//!   with no further call needed. `Raft::wait_for_recovery` is only needed
-//!   by a node that must not serve even a stale read older than the cluster's
-//!   current commit; linearizable reads (`ensure_linearizable`) are correct
-//!   either way.
+//!   returns: after a clean stop or a process crash, the state machine is
+//!   where it was before the restart. `Raft::wait_for_recovery` is only
+//!   needed by a node that must not serve even a stale read older than the
+//!   cluster's current commit; linearizable reads (`ensure_linearizable`)
+//!   are correct either way.
 //! - **Snapshots** are built beside apply from a clone of the ledger taken
 //!   under its lock, stored atomically as `(meta, bytes)`, and never
 //!   replaced by an older one. The bytes are a

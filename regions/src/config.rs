@@ -71,6 +71,11 @@ pub struct NodeConfig {
     /// Most commands per Raft entry.
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
+    /// Most Raft entries the leader has proposed and not yet applied. Fewer
+    /// make larger entries (fewer appends, fsyncs and replication messages
+    /// per command) at the cost of a longer wait for the next entry.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
     /// Enables the fault-injection admin API (`SetFaults`). Off by default;
     /// only test and chaos deployments turn it on.
     #[serde(default)]
@@ -153,6 +158,10 @@ fn default_expire_interval_ms() -> u64 {
 
 fn default_max_batch() -> usize {
     ProposerConfig::default().max_batch
+}
+
+fn default_max_in_flight() -> usize {
+    ProposerConfig::default().max_in_flight
 }
 
 /// Why a configuration cannot be used; names the field.
@@ -251,6 +260,9 @@ impl NodeConfig {
         if self.max_batch == 0 {
             return Err(invalid("max_batch", "must be positive"));
         }
+        if self.max_in_flight == 0 {
+            return Err(invalid("max_in_flight", "must be positive"));
+        }
         if self.unsafe_test_mode.is_some() && !cfg!(feature = "unsafe-test-modes") {
             return Err(invalid(
                 "unsafe_test_mode",
@@ -305,6 +317,11 @@ impl NodeConfig {
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.raft.snapshot_every),
             max_in_snapshot_log_to_keep: self.raft.logs_kept_after_snapshot,
             enable_pre_vote: Some(true),
+            // The saved committed id may trail what was applied before an
+            // OS crash (`raft` does not sync it on the write path): a
+            // restarted leader must win a new term, whose first entry
+            // covers everything committed, before it serves reads.
+            enable_leader_restore: Some(false),
             ..Default::default()
         }
     }
@@ -352,6 +369,8 @@ mod tests {
         assert_eq!(config.group_id(), "region/eu-west");
         assert_eq!(config.raft, RaftTimings::default());
         assert!(!config.fault_injection, "fault injection is off unless enabled");
+        let proposer = ProposerConfig::default();
+        assert_eq!((config.max_batch, config.max_in_flight), (proposer.max_batch, proposer.max_in_flight));
         assert!(config.tokens().is_ok());
     }
 
@@ -372,6 +391,8 @@ mod tests {
             (BASE.replace("admin-token-0123456789", "env:REGIOND_TEST_UNSET_VARIABLE"), "tokens.admin"),
             (BASE.replace("cluster_id = \"test\"", "cluster_id = \"test\"\n        colour = 1"), "colour"),
             (format!("{BASE}\n        [raft]\n        heartbeat_ms = 600"), "raft.election_min_ms"),
+            (BASE.replace("node_id = 1", "node_id = 1\n        max_batch = 0"), "max_batch"),
+            (BASE.replace("node_id = 1", "node_id = 1\n        max_in_flight = 0"), "max_in_flight"),
         ];
         for (text, field) in cases {
             let error = parse(&text).expect_err(field);

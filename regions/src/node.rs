@@ -137,7 +137,11 @@ impl RegionNode {
 
         let metrics = Metrics::new(group.as_str(), config.node_id);
         metrics.follow(&raft);
-        let proposer_config = ProposerConfig { max_batch: config.max_batch, ..ProposerConfig::default() };
+        let proposer_config = ProposerConfig {
+            max_batch: config.max_batch,
+            max_in_flight: config.max_in_flight,
+            ..ProposerConfig::default()
+        };
         let clock = Arc::new(LeaderClock::default());
         let ack = match config.unsafe_test_mode {
             #[cfg(feature = "unsafe-test-modes")]

@@ -65,6 +65,10 @@ pub struct Args {
     /// TTL of each reservation's hold, in milliseconds.
     #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub hold_ttl_ms: u64,
+    /// The region leader's `max_in_flight`: most Raft entries proposed and
+    /// not yet applied (default: regiond's). Fewer make larger entries.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_024))]
+    pub max_in_flight: Option<u32>,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -110,6 +114,7 @@ impl Args {
             connections: (self.connections as usize).min(concurrency),
             pg_connections: (self.pg_connections as usize).min(concurrency),
             hold_ttl_ms: self.hold_ttl_ms,
+            max_in_flight: self.max_in_flight.map(|n| n as usize),
             work_dir: self.dir.clone().unwrap_or_else(std::env::temp_dir),
             regiond: self.regiond.clone().unwrap_or_else(|| exe.with_file_name("regiond")),
             keep_dirs: self.keep_dirs,
@@ -143,6 +148,7 @@ mod tests {
         assert_eq!(settings.regiond, Path::new("/opt/ledger/bin/regiond"), "regiond is looked for beside bench");
         assert_eq!(settings.work_dir, std::env::temp_dir());
         assert!(!settings.keep_dirs);
+        assert_eq!(settings.max_in_flight, None, "regiond's own default");
     }
 
     #[test]
@@ -160,6 +166,8 @@ mod tests {
             "out.json",
             "--rate",
             "15000",
+            "--max-in-flight",
+            "4",
         ])
         .unwrap();
         assert_eq!(settings.workloads, [Workload::Hot]);
@@ -168,6 +176,7 @@ mod tests {
         assert_eq!(settings.load.pacing, Pacing::FixedRate { per_s: 15_000 });
         assert_eq!(settings.load.duration, Duration::from_secs(10));
         assert_eq!(settings.pg_connections, 32, "no more connections than callers");
+        assert_eq!(settings.max_in_flight, Some(4));
     }
 
     #[test]
@@ -179,6 +188,7 @@ mod tests {
             (&["--duration", "0"], "--duration"),
             (&["--skus", "0"], "--skus"),
             (&["--rate", "0"], "--rate"),
+            (&["--max-in-flight", "0"], "--max-in-flight"),
             (&["--speed", "9"], "--speed"),
         ] {
             let error = parse(args).unwrap_err();

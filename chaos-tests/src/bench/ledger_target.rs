@@ -52,7 +52,7 @@ pub async fn run(settings: &Settings, measured: &mut Vec<(Workload, Measurement)
         region: REGION.into(),
         replicas: REPLICAS,
         tokens,
-        tuning: NodeTuning::default(),
+        tuning: NodeTuning { max_in_flight: settings.max_in_flight, ..NodeTuning::default() },
         ports: Ports::Free,
     };
     let mut cluster = Cluster::launch(spec)?;
@@ -91,11 +91,12 @@ pub async fn run(settings: &Settings, measured: &mut Vec<(Workload, Measurement)
         let after = batch_totals(&metrics).await;
         // A node that died during the run makes the figures meaningless.
         cluster.check_running()?;
+        let in_flight = settings.max_in_flight.map_or_else(|| "regiond's default".into(), |n| n.to_string());
         let mut m = measurement(
             &result,
             cpu,
             vec![format!(
-                "{REPLICAS} regiond replicas on 127.0.0.1, Raft log fsynced before each answer; {} gRPC connections; hold TTL {ttl_ms} ms",
+                "{REPLICAS} regiond replicas on 127.0.0.1, Raft log fsynced before each answer; {} gRPC connections; hold TTL {ttl_ms} ms; max_in_flight {in_flight}",
                 clients.len()
             )],
         );

@@ -106,6 +106,9 @@ pub struct Settings {
     pub pg_connections: usize,
     /// TTL of each reservation's hold, in milliseconds.
     pub hold_ttl_ms: u64,
+    /// The region's `max_in_flight` (Raft entries proposed and not yet
+    /// applied); `None`: regiond's default.
+    pub max_in_flight: Option<usize>,
     /// Where temporary data directories are made.
     pub work_dir: PathBuf,
     /// The `regiond` executable.

@@ -12,7 +12,10 @@
 //! - the **syncer** drains the waiters (up to [`MAX_WAITERS_PER_SYNC`]),
 //!   syncs the write-ahead log once (`FlushWAL(sync = true)`), then completes
 //!   every waiter: openraft's [`IOFlushed`] callback for appends, a oneshot for
-//!   votes, committed ids and snapshots.
+//!   votes and snapshots.
+//!
+//! A request may also be only submitted ([`Flusher::submit`]): it takes its
+//! place in the write order and nobody waits for it (the committed log id).
 //!
 //! Why write first and sync separately, rather than one `WriteBatch` with
 //! `sync = true`: openraft requires appended entries to be *readable* when
@@ -146,6 +149,20 @@ impl Flusher {
             return Err(StoreError::FlusherStopped);
         }
         written_rx.await.map_err(|_| StoreError::FlusherStopped)?
+    }
+
+    /// Queues `ops` behind every earlier request and returns without
+    /// waiting for the write: for changes that need their place in the
+    /// write order but no reader soon (the committed log id), so the caller
+    /// never waits on the writer thread.
+    pub(crate) async fn submit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        let (written, _unobserved) = oneshot::channel();
+        let bytes = ops.iter().map(Op::bytes).sum();
+        let request = Request { ops, bytes, written, durable: None };
+        match &self.requests {
+            Some(requests) => requests.send(request).await.map_err(|_| StoreError::FlusherStopped),
+            None => Err(StoreError::FlusherStopped),
+        }
     }
 
     /// Writes `ops` and returns once they are durable.

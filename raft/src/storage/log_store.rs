@@ -31,7 +31,8 @@ const MAX_READ_BYTES: usize = 4 << 20;
 /// Cheap to clone; a clone is also the group's log reader. Writes go
 /// through the process's flusher, in call order: an append's entries are
 /// readable when `append` returns and durable when openraft's callback
-/// fires; a vote or committed id is durable when its save returns.
+/// fires; a vote is durable when its save returns; a committed id is
+/// durable with the next sync (see the crate docs on durability).
 ///
 /// Open one per group per process: two Raft instances on one group's keys
 /// would corrupt its log.
@@ -181,13 +182,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(group = %self.group, index = committed.as_ref().map(|id| id.index)))]
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
-        // Durable before openraft applies up to it: recovery replays the log
-        // up to this id, so the applied state never moves backwards across a
-        // restart (see the crate docs on recovery).
-        Ok(self.put_meta_durable(MetaField::Committed, &committed).await?)
+        // Queued in write order, not waited for: openraft awaits this in its
+        // core loop before every apply, so waiting for a sync (or for the
+        // writer thread) here would stall the whole group on each commit.
+        // The next append's sync makes it durable; see the crate docs on
+        // durability for why a committed id a little behind is safe.
+        let op =
+            Op::Put { cf: ColumnFamily::Meta, key: self.keys.meta(MetaField::Committed), value: encode(&committed) };
+        Ok(self.shared.flusher.submit(vec![op]).await?)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        // Read your writes: an empty request is written after every request
+        // submitted before it, the last saved committed id among them.
+        self.shared.flusher.write(Vec::new(), None).await?;
         Ok(self.get_meta::<Option<LogId>>(MetaField::Committed, "committed log id")?.flatten())
     }
 

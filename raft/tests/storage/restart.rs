@@ -74,3 +74,26 @@ async fn reopening_without_a_snapshot_replays_from_the_start() {
     assert_eq!(reader.last_applied(), Some(log_id(3, 12)));
     assert_eq!(reader.read(|ledger| ledger.state_hash()), hash_before);
 }
+
+/// `save_committed` does not wait for the write (openraft awaits it before
+/// every apply), yet every save keeps its place in the write order: the
+/// last one is what a read sees at once and what a clean reopen finds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_saved_committed_id_is_read_at_once_and_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries = support::ledger_log(1, 64);
+    {
+        let storage = support::open(dir.path());
+        let (mut log, _state_machine) = support::stores(&storage, GROUP);
+        support::append(&mut log, entries).await;
+        for index in 1..=63 {
+            log.save_committed(Some(log_id(1, index))).await.unwrap();
+        }
+        assert_eq!(log.read_committed().await.unwrap(), Some(log_id(1, 63)));
+        // Saved just before the clean stop, which writes everything queued.
+        log.save_committed(Some(log_id(1, 64))).await.unwrap();
+    }
+    let storage = support::open(dir.path());
+    let (mut log, _state_machine) = support::stores(&storage, GROUP);
+    assert_eq!(log.read_committed().await.unwrap(), Some(log_id(1, 64)));
+}

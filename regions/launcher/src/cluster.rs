@@ -145,6 +145,8 @@ pub struct NodeTuning {
     pub deadline_ms: Option<u64>,
     /// `max_batch`: most commands per Raft entry.
     pub max_batch: Option<usize>,
+    /// `max_in_flight`: most Raft entries proposed and not yet applied.
+    pub max_in_flight: Option<usize>,
     /// `fault_injection`: enables the `SetFaults` admin API (chaos only).
     pub fault_injection: bool,
     /// `unsafe_test_mode = "ack-before-commit"`: the leader acknowledges
@@ -304,6 +306,8 @@ struct NodeConfigFile<'a> {
     deadline_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_batch: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_in_flight: Option<usize>,
     fault_injection: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     unsafe_test_mode: Option<&'static str>,
@@ -345,6 +349,7 @@ pub fn node_config(spec: &ClusterSpec, addrs: &NodeAddrs, all: &[NodeAddrs]) -> 
         metrics_addr: addrs.metrics.to_string(),
         deadline_ms: spec.tuning.deadline_ms,
         max_batch: spec.tuning.max_batch,
+        max_in_flight: spec.tuning.max_in_flight,
         fault_injection: spec.tuning.fault_injection,
         unsafe_test_mode: spec.tuning.unsafe_ack_before_commit.then_some("ack-before-commit"),
         peers: all
