@@ -55,6 +55,7 @@ fn config(dir: &std::path::Path, node_id: u64) -> NodeConfig {
         deadline_ms: 3_000,
         expire_interval_ms: 200,
         max_batch: 1_024,
+        max_in_flight: 8,
         fault_injection: true,
         unsafe_test_mode: None,
     }

@@ -80,6 +80,7 @@ impl Node {
             deadline_ms: 5_000,
             expire_interval_ms: 200,
             max_batch: 1_024,
+            max_in_flight: 8,
             fault_injection,
             unsafe_test_mode: None,
         };
