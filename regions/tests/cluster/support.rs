@@ -146,6 +146,11 @@ impl Region {
         std::fs::remove_dir_all(&config.data_dir).expect("wipe the data dir");
     }
 
+    /// The current term as running node `id` knows it.
+    pub(crate) fn term(&self, id: u64) -> u64 {
+        self.running[&id].region().raft().metrics().borrow_watched().current_term
+    }
+
     /// Waits until every running node follows one running leader, and returns it.
     pub(crate) async fn wait_leader(&self) -> u64 {
         let running: Vec<u64> = self.running.keys().copied().collect();
