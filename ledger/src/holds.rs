@@ -264,15 +264,17 @@ impl Ledger {
     /// stops counting at its deadline whether or not `Expire` is proposed.
     pub(crate) fn expire_due_holds(&mut self, now_ms: u64) -> u64 {
         let mut expired = 0;
-        while let Some((deadline, hold_id)) = self.index.pop_due(now_ms) {
-            let still_pending = self
-                .state
-                .holds
-                .get(&hold_id)
-                .is_some_and(|hold| hold.status == HoldStatus::Pending && hold.expires_at_ms == deadline);
-            if still_pending {
-                self.end_hold(&hold_id, HoldStatus::Expired, now_ms);
-                expired += 1;
+        while let Some((deadline, hold_ids)) = self.index.take_due(now_ms) {
+            for hold_id in hold_ids {
+                let still_pending = self
+                    .state
+                    .holds
+                    .get(&hold_id)
+                    .is_some_and(|hold| hold.status == HoldStatus::Pending && hold.expires_at_ms == deadline);
+                if still_pending {
+                    self.end_hold(&hold_id, HoldStatus::Expired, now_ms);
+                    expired += 1;
+                }
             }
         }
         expired

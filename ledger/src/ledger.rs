@@ -1,7 +1,6 @@
 //! The [`Ledger`]: one region's state, and `apply`, the only way to change it.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -109,10 +108,14 @@ fn by_key<K: Ord, V>(map: &HashMap<K, V>) -> Vec<(&K, &V)> {
 pub(crate) struct Index {
     /// Warehouses by `(priority, id)`: the default allocation order.
     warehouse_order: Vec<WarehouseId>,
-    /// Holds by deadline, earliest first. Entries are not removed when a
-    /// hold ends early (a heap push is much cheaper than a sorted-set
-    /// insert and remove); [`Index::pop_due`]'s caller skips those.
-    deadlines: BinaryHeap<Reverse<(u64, HoldId)>>,
+    /// Holds by deadline, earliest first; one deadline's holds in the order
+    /// they were tracked. Keyed by the deadline alone: the holds of one
+    /// Raft entry share their deadline (one leader time, one TTL), and a
+    /// heap of `(deadline, hold id)` spent most of every apply comparing
+    /// their ids. Entries are not removed when a hold ends early (finding
+    /// them costs more than skipping them); [`Index::take_due`]'s caller
+    /// skips those.
+    deadlines: BTreeMap<u64, Vec<HoldId>>,
     /// Ended holds by end time (appended in time order: the clock is monotonic).
     ended: VecDeque<(u64, HoldId)>,
     /// Idempotency records by time applied (appended in time order).
@@ -125,7 +128,7 @@ impl Index {
         index.add_warehouse(&state.warehouses);
         for hold in state.holds.values() {
             match hold.ended_at_ms {
-                None => index.deadlines.push(Reverse((hold.expires_at_ms, hold.id.clone()))),
+                None => index.track_pending(hold.expires_at_ms, &hold.id),
                 Some(ended_at_ms) => index.ended.push_back((ended_at_ms, hold.id.clone())),
             }
         }
@@ -153,19 +156,21 @@ impl Index {
     }
 
     pub(crate) fn track_pending(&mut self, expires_at_ms: u64, hold_id: &HoldId) {
-        self.deadlines.push(Reverse((expires_at_ms, hold_id.clone())));
+        self.deadlines.entry(expires_at_ms).or_default().push(hold_id.clone());
     }
 
-    /// Removes and returns the earliest `(deadline, hold)` due at or before
-    /// `now_ms`. The hold may have ended already, or (once purged) been
-    /// replaced by a newer hold of the same id: the caller checks that it is
-    /// pending with this deadline.
-    pub(crate) fn pop_due(&mut self, now_ms: u64) -> Option<(u64, HoldId)> {
-        let Reverse((deadline, _)) = self.deadlines.peek()?;
-        if *deadline > now_ms {
+    /// Removes and returns the earliest deadline at or before `now_ms` with
+    /// the holds tracked under it. A hold may have ended already, or (once
+    /// purged) been replaced by a newer hold of the same id: the caller
+    /// checks that each is pending with this deadline. Which of one
+    /// deadline's holds ends first changes nothing: each returns its own
+    /// stock, and ended holds are purged by time, all of one time together.
+    pub(crate) fn take_due(&mut self, now_ms: u64) -> Option<(u64, Vec<HoldId>)> {
+        let earliest = self.deadlines.first_entry()?;
+        if *earliest.key() > now_ms {
             return None;
         }
-        self.deadlines.pop().map(|Reverse(due)| due)
+        Some(earliest.remove_entry())
     }
 
     pub(crate) fn track_ended(&mut self, ended_at_ms: u64, hold_id: &HoldId) {
