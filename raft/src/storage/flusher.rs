@@ -135,6 +135,24 @@ impl Flusher {
     /// They are durable once `durable` (if any) is completed. Changes are
     /// written in the order this is called.
     pub(crate) async fn write(&self, ops: Vec<Op>, durable: Option<Durable>) -> Result<(), StoreError> {
+        let written = self.queue(ops, durable).await?;
+        written.await.map_err(|_| StoreError::FlusherStopped)?
+    }
+
+    /// Queues `ops` behind every earlier request and returns without
+    /// waiting for the write: for changes that need their place in the
+    /// write order but no reader soon (the committed log id), so the caller
+    /// never waits on the writer thread.
+    pub(crate) async fn submit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        self.queue(ops, None).await.map(drop)
+    }
+
+    /// Queues one request; the receiver hears when it is written.
+    async fn queue(
+        &self,
+        ops: Vec<Op>,
+        durable: Option<Durable>,
+    ) -> Result<oneshot::Receiver<Result<(), StoreError>>, StoreError> {
         let (written, written_rx) = oneshot::channel();
         let bytes = ops.iter().map(Op::bytes).sum();
         let request = Request { ops, bytes, written, durable };
@@ -148,21 +166,7 @@ impl Flusher {
             }
             return Err(StoreError::FlusherStopped);
         }
-        written_rx.await.map_err(|_| StoreError::FlusherStopped)?
-    }
-
-    /// Queues `ops` behind every earlier request and returns without
-    /// waiting for the write: for changes that need their place in the
-    /// write order but no reader soon (the committed log id), so the caller
-    /// never waits on the writer thread.
-    pub(crate) async fn submit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
-        let (written, _unobserved) = oneshot::channel();
-        let bytes = ops.iter().map(Op::bytes).sum();
-        let request = Request { ops, bytes, written, durable: None };
-        match &self.requests {
-            Some(requests) => requests.send(request).await.map_err(|_| StoreError::FlusherStopped),
-            None => Err(StoreError::FlusherStopped),
-        }
+        Ok(written_rx)
     }
 
     /// Writes `ops` and returns once they are durable.
