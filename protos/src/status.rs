@@ -28,7 +28,7 @@ use prost_types::Any;
 use tonic::{Code, Status};
 use tonic_types::pb;
 
-use crate::common::{IdempotencyConflict, InsufficientStock, NoQuorum, NotLeader, QuantityMismatch};
+use crate::common::{IdempotencyConflict, InsufficientStock, ItemError, NoQuorum, NotLeader, QuantityMismatch};
 
 /// The standard `google.rpc.BadRequest` detail: one violation per invalid
 /// field of a request.
@@ -202,6 +202,22 @@ impl ErrorDetail {
     }
 }
 
+impl From<&Status> for ItemError {
+    /// How a batch call carries one item's failure: code, message and
+    /// details bytes as they are, so nothing a single call would say is lost.
+    fn from(status: &Status) -> Self {
+        Self { code: status.code() as i32, message: status.message().to_owned(), details: status.details().to_vec() }
+    }
+}
+
+impl From<ItemError> for Status {
+    /// The status a single call would have failed with; read its typed
+    /// detail with [`ErrorDetail::from_status`] as for any other status.
+    fn from(error: ItemError) -> Self {
+        Status::with_details(Code::from_i32(error.code), error.message, error.details.into())
+    }
+}
+
 /// Full protobuf name of `google.rpc.BadRequest` (tonic-types' generated
 /// messages carry no `prost::Name`).
 const BAD_REQUEST_FULL_NAME: &str = "google.rpc.BadRequest";
@@ -260,6 +276,19 @@ mod tests {
         assert_eq!(status.code(), code);
         assert_eq!(status.message(), "boom");
         assert_eq!(ErrorDetail::from_status(&status), Ok(Some(detail)));
+    }
+
+    #[test]
+    fn an_item_error_carries_a_status_whole() {
+        let detail = ErrorDetail::from(InsufficientStock {
+            lines: vec![ShortLine { sku: "s-1".into(), warehouse_id: String::new(), requested: 3, available: 1 }],
+        });
+        let status = detail.clone().into_status("short of stock");
+        let back = Status::from(ItemError::from(&status));
+        assert_eq!((back.code(), back.message()), (Code::FailedPrecondition, "short of stock"));
+        assert_eq!(ErrorDetail::from_status(&back), Ok(Some(detail)));
+        let plain = Status::from(ItemError::from(&Status::not_found("no such hold")));
+        assert_eq!((plain.code(), plain.message(), plain.details().is_empty()), (Code::NotFound, "no such hold", true));
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod services {
     mod carts_checkouts;
     mod idempotency;
     mod reservations;
+    mod reserve_many;
     mod stock;
     mod support;
     mod transfers;

@@ -69,6 +69,12 @@ pub struct Args {
     /// not yet applied (default: regiond's). Fewer make larger entries.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_024))]
     pub max_in_flight: Option<u32>,
+    /// Send each region reservation as its own `Reserve` call, instead of
+    /// through the region client's batcher (concurrent reservations on one
+    /// connection share a `ReserveMany` call, as Redis's multiplexed
+    /// connections pipeline their scripts).
+    #[arg(long)]
+    pub unbatched: bool,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -115,6 +121,7 @@ impl Args {
             pg_connections: (self.pg_connections as usize).min(concurrency),
             hold_ttl_ms: self.hold_ttl_ms,
             max_in_flight: self.max_in_flight.map(|n| n as usize),
+            batched: !self.unbatched,
             work_dir: self.dir.clone().unwrap_or_else(std::env::temp_dir),
             regiond: self.regiond.clone().unwrap_or_else(|| exe.with_file_name("regiond")),
             keep_dirs: self.keep_dirs,
@@ -149,6 +156,7 @@ mod tests {
         assert_eq!(settings.work_dir, std::env::temp_dir());
         assert!(!settings.keep_dirs);
         assert_eq!(settings.max_in_flight, None, "regiond's own default");
+        assert!(settings.batched, "reservations go through the client's batcher");
     }
 
     #[test]
@@ -168,6 +176,7 @@ mod tests {
             "15000",
             "--max-in-flight",
             "4",
+            "--unbatched",
         ])
         .unwrap();
         assert_eq!(settings.workloads, [Workload::Hot]);
@@ -177,6 +186,7 @@ mod tests {
         assert_eq!(settings.load.duration, Duration::from_secs(10));
         assert_eq!(settings.pg_connections, 32, "no more connections than callers");
         assert_eq!(settings.max_in_flight, Some(4));
+        assert!(!settings.batched);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The `ledger` target: this system. A 3-replica region of real `regiond`
 //! processes (fsync on), one warehouse, stock received, then
-//! `Reservations.Reserve` calls of one unit each through
-//! [`RegionClient`]s, one per gRPC connection.
+//! reservations of one unit each through [`RegionClient`]s, one per gRPC
+//! connection: by default through each client's [`ReserveBatcher`]
+//! (concurrent reservations share a `ReserveMany` call, as the gateway sends
+//! them), with `--unbatched` as one `Reserve` call each.
 //!
 //! The leader's `regiond_proposals_per_entry` histogram is read (summed
 //! over every node, so a leader change does not hide it) at the start and
@@ -15,7 +17,7 @@ use protos::admin::Warehouse;
 use protos::reservation::reservations_client::ReservationsClient;
 use protos::reservation::{AllocationPolicy, ReserveLine, ReserveRequest, SplitMode};
 use region_client::error::code_name;
-use region_client::{ClientConfig, ClientError, RegionClient};
+use region_client::{BatcherConfig, ClientConfig, ClientError, RegionClient, ReserveBatcher};
 
 use super::report::Measurement;
 use super::workload::{Call, CallError, STOCK_UNITS, Skus, Workload};
@@ -68,8 +70,18 @@ pub async fn run(settings: &Settings, measured: &mut Vec<(Workload, Measurement)
 
     let service = cluster.spec().tokens.service.clone();
     let clients = (0..settings.connections)
-        .map(|_| cluster.client(&service, Some(leader), ClientConfig::with_deadline(settings.load.call_timeout)))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|_| {
+            let client =
+                cluster.client(&service, Some(leader), ClientConfig::with_deadline(settings.load.call_timeout))?;
+            Ok(if settings.batched {
+                let batcher = ReserveBatcher::new(client, BatcherConfig::default())
+                    .map_err(|e| Error::Setup(format!("the reservation batcher: {e}")))?;
+                Reserver::Batched(batcher)
+            } else {
+                Reserver::Single(client)
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
     let metrics: Vec<SocketAddr> = cluster.nodes().iter().map(|n| n.addrs.metrics).collect();
     let pids: Vec<u32> = cluster.nodes().iter().filter_map(|n| n.pid()).collect();
     for &workload in &settings.workloads {
@@ -96,8 +108,13 @@ pub async fn run(settings: &Settings, measured: &mut Vec<(Workload, Measurement)
             &result,
             cpu,
             vec![format!(
-                "{REPLICAS} regiond replicas on 127.0.0.1, Raft log fsynced before each answer; {} gRPC connections; hold TTL {ttl_ms} ms; max_in_flight {in_flight}",
-                clients.len()
+                "{REPLICAS} regiond replicas on 127.0.0.1, Raft log fsynced before each answer; {} gRPC connections, {}; hold TTL {ttl_ms} ms; max_in_flight {in_flight}",
+                clients.len(),
+                if settings.batched {
+                    "concurrent reservations batched into ReserveMany calls"
+                } else {
+                    "one Reserve call per reservation"
+                }
             )],
         );
         match (before.await, after) {
@@ -129,8 +146,17 @@ async fn batch_totals(metrics: &[SocketAddr]) -> Result<(f64, f64), String> {
     Ok(totals)
 }
 
+/// How the load generator's callers reach the region.
+#[derive(Clone)]
+enum Reserver {
+    /// Through a batcher: concurrent reservations share `ReserveMany` calls.
+    Batched(ReserveBatcher),
+    /// One `Reserve` call per reservation.
+    Single(RegionClient),
+}
+
 /// One measured call: a hold of one unit of `call.sku`, new ids.
-async fn reserve(client: &RegionClient, prefix: &str, call: Call, ttl_ms: u64) -> Result<(), CallError> {
+async fn reserve(reserver: &Reserver, prefix: &str, call: Call, ttl_ms: u64) -> Result<(), CallError> {
     let id = format!("{prefix}-{}-{}", call.worker, call.seq);
     let request = ReserveRequest {
         command_id: id.clone(),
@@ -140,13 +166,17 @@ async fn reserve(client: &RegionClient, prefix: &str, call: Call, ttl_ms: u64) -
         ttl_ms,
         owner: String::new(),
     };
-    client
-        .call("Reservations/Reserve", request, |channel, request| async move {
-            ReservationsClient::new(channel).reserve(request).await
-        })
-        .await
-        .map(drop)
-        .map_err(|error| CallError::new(error_kind(&error), &error))
+    let answer = match reserver {
+        Reserver::Batched(batcher) => batcher.reserve(request).await,
+        Reserver::Single(client) => {
+            client
+                .call("Reservations/Reserve", request, |channel, request| async move {
+                    ReservationsClient::new(channel).reserve(request).await
+                })
+                .await
+        }
+    };
+    answer.map(drop).map_err(|error| CallError::new(error_kind(&error), &error))
 }
 
 /// The report's name for a failed call.

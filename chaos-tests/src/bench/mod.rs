@@ -109,6 +109,9 @@ pub struct Settings {
     /// The region's `max_in_flight` (Raft entries proposed and not yet
     /// applied); `None`: regiond's default.
     pub max_in_flight: Option<usize>,
+    /// Whether region reservations go through the client's batcher
+    /// (`ReserveMany`) rather than one `Reserve` call each.
+    pub batched: bool,
     /// Where temporary data directories are made.
     pub work_dir: PathBuf,
     /// The `regiond` executable.

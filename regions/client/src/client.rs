@@ -431,9 +431,10 @@ fn give_up(last: Failure, open: Option<Failure>, attempts: u32) -> ClientError {
     }
 }
 
-/// What a server stream that failed after it opened ends with: the same
-/// reading as for one failed attempt (a stream is not reopened).
-pub(crate) fn stream_error(status: Status) -> ClientError {
+/// What a status that comes as a final answer ends with, read as one
+/// failed attempt that is not retried: a server stream that failed after it
+/// opened (a stream is not reopened), or one item of a batch call.
+pub(crate) fn error_of(status: Status) -> ClientError {
     let failure = classify(status);
     let open = matches!(failure, Failure::NoQuorum { .. } | Failure::Transient { .. }).then(|| failure.clone());
     give_up(failure, open, 1)

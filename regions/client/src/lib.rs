@@ -17,6 +17,8 @@
 //! - [`client`]: [`RegionClient`] and its retry engine: [`RegionClient::call`]
 //!   for unary RPCs, [`RegionClient::open_stream`] for server streams,
 //!   [`RegionClient::call_endpoint`] for one replica's own view.
+//! - [`reserve_batcher`]: [`ReserveBatcher`], many callers' reservations
+//!   sent as `ReserveMany` batches (the gateway's hot path).
 //! - `retry`: what a failed attempt means (classification) and the backoff;
 //!   pure, unit-tested.
 //! - [`config`]: [`ClientConfig`], the deadline, attempt timeout and backoff.
@@ -63,6 +65,7 @@ pub mod command_id;
 pub mod config;
 pub mod endpoint;
 pub mod error;
+pub mod reserve_batcher;
 mod retry;
 pub mod token;
 pub mod trace;
@@ -72,5 +75,6 @@ pub use command_id::CommandId;
 pub use config::ClientConfig;
 pub use endpoint::EndpointAddr;
 pub use error::{ClientError, ConfigError, ParseError};
+pub use reserve_batcher::{BatcherConfig, ReserveBatcher};
 pub use token::BearerToken;
 pub use trace::TraceContext;

@@ -7,7 +7,7 @@
 //! reads the applied ledger (linearizably on the leader). A request refused
 //! at any of those steps changes nothing.
 //!
-//! - `holds`: Reserve, CommitHold, ReleaseHold, GetHold.
+//! - `holds`: Reserve, ReserveMany, CommitHold, ReleaseHold, GetHold.
 //! - `carts`: AddToCart, SetCartLine, RemoveFromCart, ClearCart,
 //!   MergeCarts, GetCart.
 //! - `checkouts`: StartCheckout, RecordCheckoutStep, GetCheckout.
@@ -31,8 +31,8 @@ use protos::reservation::{
     AddToCartRequest, AdvanceOrderRequest, CancelOrderRequest, Cart, CartResponse, Checkout, CheckoutResponse,
     ClearCartRequest, CommitHoldRequest, CommitHoldResponse, GetCartRequest, GetCheckoutRequest, GetHoldRequest,
     GetOrderRequest, Hold, ListOrdersRequest, ListOrdersResponse, MergeCartsRequest, Order, OrderResponse,
-    RecordCheckoutStepRequest, ReleaseHoldRequest, ReleaseHoldResponse, RemoveFromCartRequest, ReserveRequest,
-    ReserveResponse, ReturnOrderRequest, SetCartLineRequest, StartCheckoutRequest,
+    RecordCheckoutStepRequest, ReleaseHoldRequest, ReleaseHoldResponse, RemoveFromCartRequest, ReserveManyRequest,
+    ReserveManyResponse, ReserveRequest, ReserveResponse, ReturnOrderRequest, SetCartLineRequest, StartCheckoutRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -79,6 +79,14 @@ impl Reservations for ReservationService {
     async fn reserve(&self, request: Request<ReserveRequest>) -> Result<Response<ReserveResponse>, Status> {
         let principal = self.caller(&request)?;
         holds::reserve(&self.ctx, &principal, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn reserve_many(
+        &self,
+        request: Request<ReserveManyRequest>,
+    ) -> Result<Response<ReserveManyResponse>, Status> {
+        let principal = self.caller(&request)?;
+        holds::reserve_many(&self.ctx, &principal, request.into_inner()).await.map(Response::new)
     }
 
     async fn commit_hold(&self, request: Request<CommitHoldRequest>) -> Result<Response<CommitHoldResponse>, Status> {

@@ -16,7 +16,7 @@ use super::args::{
 };
 use super::render::{self, ToJson as _, journal_table, levels_table, write_page};
 use super::{CliError, Context, Output, SKUS_MAX, check_len};
-use crate::client::stream_error;
+use crate::client::error_of;
 
 /// A page request from `--limit`/`--cursor`; `None` when neither is given
 /// (the server's default page).
@@ -286,7 +286,7 @@ pub(super) async fn watch(ctx: &mut Context<'_, impl Write>, args: WatchArgs) ->
                     }
                 }
                 Ok(None) => return Ok(()),
-                Err(status) => return Err(CliError::client(stream_error(status), None)),
+                Err(status) => return Err(CliError::client(error_of(status), None)),
             },
             signal = &mut ctrl_c, if ctrl_c_armed => match signal {
                 Ok(()) => return Ok(()),

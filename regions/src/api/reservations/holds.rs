@@ -1,11 +1,15 @@
-//! Reserve, CommitHold, ReleaseHold, GetHold.
+//! Reserve, ReserveMany, CommitHold, ReleaseHold, GetHold.
 
+use futures_util::future::join_all;
 use ledger::command::{CommitHold, HoldLine, ReleaseHold, Reserve};
 use ledger::holds::{Hold, HoldStatus};
 use ledger::ids::{HoldId, WarehouseId};
 use ledger::{Command, LedgerConfig, Outcome};
+use protos::common::ItemError;
 use protos::reservation as pb;
-use tonic::Status;
+use protos::reservation::reserve_result::Outcome as ReserveOutcome;
+use tonic::{Code, Status};
+use tracing::Instrument as _;
 
 use super::get;
 use crate::api::ApiContext;
@@ -18,6 +22,9 @@ use crate::region::Consistency;
 
 /// Most warehouses a reservation's policy may prefer.
 const MAX_PREFERRED_WAREHOUSES: usize = 1_000;
+
+/// Most reservations in one ReserveMany call (`reservation.proto`).
+const MAX_RESERVATIONS_PER_CALL: usize = 1_000;
 
 /// Serves Reserve. The answer is built from the request and the ledger's
 /// outcome alone (the hold as placed), so a replayed retry answers exactly
@@ -45,6 +52,41 @@ pub(super) async fn reserve(
         ended_at_ms: None,
     };
     Ok(pb::ReserveResponse { hold: Some(hold(&placed)), applied_index: written.applied_index })
+}
+
+/// Serves ReserveMany: every item as [`reserve`] would, all proposed at
+/// once so that they share Raft entries. An item refused for a reason of
+/// its own is answered alone; a failure that concerns the region (see
+/// [`fails_the_call`]) fails the whole call, so the client resends it whole
+/// under the same command ids.
+pub(super) async fn reserve_many(
+    ctx: &ApiContext,
+    principal: &Principal,
+    request: pb::ReserveManyRequest,
+) -> Result<pb::ReserveManyResponse, Status> {
+    list_len("reservations", request.reservations.len(), 1, MAX_RESERVATIONS_PER_CALL)?;
+    let items = request.reservations.into_iter().map(|item| {
+        let span =
+            tracing::debug_span!("reserve_item", command_id = tracing::field::Empty, index = tracing::field::Empty);
+        reserve(ctx, principal, item).instrument(span)
+    });
+    let mut results = Vec::with_capacity(items.len());
+    for answer in join_all(items).await {
+        let outcome = match answer {
+            Ok(reserved) => ReserveOutcome::Reserved(reserved),
+            Err(status) if fails_the_call(&status) => return Err(status),
+            Err(status) => ReserveOutcome::Error(ItemError::from(&status)),
+        };
+        results.push(pb::ReserveResult { outcome: Some(outcome) });
+    }
+    Ok(pb::ReserveManyResponse { results })
+}
+
+/// Whether an item's failure is the region's rather than the item's: not
+/// the leader, no quorum, an outcome left open. A client retries those, and
+/// the item's batch-mates met the same condition, so the call fails whole.
+fn fails_the_call(status: &Status) -> bool {
+    matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled)
 }
 
 /// Serves CommitHold: answers the order it created.
