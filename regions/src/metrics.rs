@@ -64,43 +64,39 @@ impl Metrics {
         }
     }
 
-    /// Keeps the Raft gauges current from `raft`'s metrics until it stops.
-    pub fn follow(&self, raft: &LedgerRaft) {
-        let metrics = self.clone();
-        let mut changes = raft.metrics();
-        let node_id = raft.metrics().borrow_watched().id;
-        tokio::spawn(async move {
-            loop {
-                {
-                    let m = changes.borrow_watched();
-                    metrics.term.set(gauge_value(m.current_term));
-                    metrics.leader.set(gauge_value(m.current_leader.unwrap_or(0)));
-                    metrics.is_leader.set(i64::from(m.current_leader == Some(node_id)));
-                    metrics.commit_index.set(gauge_value(m.local_committed.as_ref().map_or(0, |id| id.index)));
-                    metrics.applied_index.set(gauge_value(m.last_applied.as_ref().map_or(0, |id| id.index)));
-                }
-                if changes.changed().await.is_err() {
-                    return;
-                }
-            }
-        });
+    /// Sets the Raft gauges from `raft`'s current metrics. Read when the
+    /// page is rendered rather than on every change: Raft's metrics change
+    /// with every appended and applied entry, and a task woken for each
+    /// would cost a thread wake-up per entry on every replica.
+    fn refresh(&self, raft: &LedgerRaft) {
+        let metrics = raft.metrics();
+        let m = metrics.borrow_watched();
+        self.term.set(gauge_value(m.current_term));
+        self.leader.set(gauge_value(m.current_leader.unwrap_or(0)));
+        self.is_leader.set(i64::from(m.current_leader == Some(m.id)));
+        self.commit_index.set(gauge_value(m.local_committed.as_ref().map_or(0, |id| id.index)));
+        self.applied_index.set(gauge_value(m.last_applied.as_ref().map_or(0, |id| id.index)));
     }
 
-    /// The metrics in Prometheus' text format.
-    pub fn render(&self) -> String {
+    /// The metrics in Prometheus' text format, the Raft gauges as of now.
+    pub fn render(&self, raft: &LedgerRaft) -> String {
+        self.refresh(raft);
         let mut out = Vec::new();
         // Encoding into a Vec cannot fail for well-formed metrics.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
 
-    /// Serves `GET /metrics` on `listener` until `shutdown` completes.
+    /// Serves `GET /metrics` for `raft`'s replica on `listener` until
+    /// `shutdown` completes.
     pub async fn serve(
         self,
+        raft: LedgerRaft,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = axum::Router::new().route("/metrics", axum::routing::get(move || async move { self.render() }));
+        let app =
+            axum::Router::new().route("/metrics", axum::routing::get(move || async move { self.render(&raft) }));
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await
     }
 }

@@ -136,7 +136,6 @@ impl RegionNode {
         transport.registry().register(group.clone(), raft.clone()).map_err(|e| StartError::Raft(e.to_string()))?;
 
         let metrics = Metrics::new(group.as_str(), config.node_id);
-        metrics.follow(&raft);
         let proposer_config = ProposerConfig {
             max_batch: config.max_batch,
             max_in_flight: config.max_in_flight,
@@ -186,9 +185,9 @@ impl RegionNode {
         let mut tasks = vec![tokio::spawn(serve_api(ctx, admin, api_listener, until_stopped()))];
         if let Some(listener) = metrics_listener {
             let shutdown = until_stopped();
-            let metrics = metrics.clone();
+            let (metrics, raft) = (metrics.clone(), raft.clone());
             tasks.push(tokio::spawn(async move {
-                if let Err(error) = metrics.serve(listener, shutdown).await {
+                if let Err(error) = metrics.serve(raft, listener, shutdown).await {
                     tracing::error!(%error, "the metrics server failed");
                 }
             }));
@@ -251,13 +250,19 @@ impl RegionNode {
     /// failure such as a failed fsync): the reason. The node then serves
     /// nothing it could acknowledge and should exit.
     pub async fn failed(&self) -> String {
-        let mut metrics = self.raft.metrics();
+        // The server metrics change only with the vote, the role or the
+        // membership, not with every entry as the full metrics do, and
+        // close when the Raft core stops: it set `running_state` just before.
+        let mut server = self.raft.server_metrics();
         loop {
-            if let Err(fatal) = &metrics.borrow_watched().running_state {
+            if let Err(fatal) = &self.raft.metrics().borrow_watched().running_state {
                 return fatal.to_string();
             }
-            if metrics.changed().await.is_err() {
-                return "the replica's metrics stopped".to_owned();
+            if server.changed().await.is_err() {
+                return match &self.raft.metrics().borrow_watched().running_state {
+                    Err(fatal) => fatal.to_string(),
+                    Ok(()) => "the replica's Raft stopped".to_owned(),
+                };
             }
         }
     }
