@@ -95,8 +95,7 @@ impl Metrics {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app =
-            axum::Router::new().route("/metrics", axum::routing::get(move || async move { self.render(&raft) }));
+        let app = axum::Router::new().route("/metrics", axum::routing::get(move || async move { self.render(&raft) }));
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await
     }
 }
