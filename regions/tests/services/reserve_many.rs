@@ -130,3 +130,24 @@ async fn the_batcher_answers_every_caller_with_its_own_outcome() {
     assert_eq!(level(&mut paris, PARIS, "sku-b").await, stock(PARIS, "sku-b", STOCK, STOCK, 0));
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn when_the_call_fails_every_caller_gets_its_error() {
+    let node = Node::start().await;
+    let endpoint = EndpointAddr::parse(&node.api_addr().to_string()).unwrap();
+    node.shutdown().await;
+    let config = ClientConfig::with_deadline(std::time::Duration::from_millis(300));
+    let client = RegionClient::new([endpoint], BearerToken::parse(SERVICE_TOKEN).unwrap(), config).unwrap();
+    let batcher = ReserveBatcher::new(client, BatcherConfig { max_batch: 8, max_in_flight: 1, queue_depth: 8 })
+        .expect("a valid config");
+    let callers: Vec<_> = (0..4)
+        .map(|i| {
+            let batcher = batcher.clone();
+            tokio::spawn(async move { batcher.reserve(reserve(&format!("res-{i}"), "hold", &[("sku-b", 1)])).await })
+        })
+        .collect();
+    for caller in callers {
+        let error = caller.await.expect("a caller finished").expect_err("nobody serves the region");
+        assert!(matches!(error, ClientError::Unreachable { .. }), "never sent, so nothing applied: {error}");
+    }
+}
