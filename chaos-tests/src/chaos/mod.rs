@@ -61,7 +61,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use protos::admin::ClusterStatusRequest;
 use protos::admin::admin_client::AdminClient;
-use region_client::{ClientConfig, RegionClient};
+use region_client::{BatcherConfig, ClientConfig, RegionClient, ReserveBatcher};
 use serde::Serialize;
 
 use crate::cluster::{Cluster, ClusterSpec, ClusterTokens, NodeTuning, Ports};
@@ -363,20 +363,29 @@ async fn drive(
     tracing::info!(leader, region = catalog.region, scenario = config.scenario.name(), seed = config.seed, "region up");
     let tokens = region.tokens().clone();
     let admin = region.client(&tokens.admin, Some(leader), ClientConfig::with_deadline(Duration::from_secs(10)))?;
-    let clients = |call: &ClientConfig| -> anyhow::Result<RegionClients> {
+    // Every worker's clients; `batcher` is shared, so that concurrent
+    // workers' reservations share ReserveMany calls as a gateway's do.
+    let clients = |call: &ClientConfig, batcher: &ReserveBatcher| -> anyhow::Result<RegionClients> {
         let mut warehouses = std::collections::BTreeMap::new();
         for warehouse in &catalog.warehouses {
             let token = region.warehouse_token(warehouse)?;
             warehouses.insert(warehouse.clone(), region.client(token, Some(leader), call.clone())?);
         }
-        Ok(RegionClients { service: region.client(&tokens.service, Some(leader), call.clone())?, warehouses })
+        let service = region.client(&tokens.service, Some(leader), call.clone())?;
+        Ok(RegionClients { service, batcher: batcher.clone(), warehouses })
     };
-    let opener = clients(&ClientConfig::with_deadline(LEADER_TIMEOUT))?;
+    let batcher = |call: &ClientConfig| -> anyhow::Result<ReserveBatcher> {
+        let client = region.client(&tokens.service, Some(leader), call.clone())?;
+        Ok(ReserveBatcher::new(client, BatcherConfig::default())?)
+    };
+    let setup = ClientConfig::with_deadline(LEADER_TIMEOUT);
+    let opener = clients(&setup, &batcher(&setup)?)?;
     let opener = Worker::new(config.clients, config.seed, opener, catalog.clone(), recorder.clone());
     workload::setup::open_region(&admin, &opener, config.stock).await?;
 
     let call = ClientConfig::with_deadline(config.call_deadline);
-    let workers = (0..config.clients).map(|_| clients(&call)).collect::<anyhow::Result<Vec<_>>>()?;
+    let shared = batcher(&call)?;
+    let workers = (0..config.clients).map(|_| clients(&call, &shared)).collect::<anyhow::Result<Vec<_>>>()?;
     let load = WorkloadConfig {
         seed: config.seed,
         workloads: config.workloads.clone(),

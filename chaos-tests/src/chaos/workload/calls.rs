@@ -36,7 +36,7 @@ impl Worker {
     pub async fn submit(&self, kind: OpKind) -> Submitted {
         let id = self.recorder.next_id();
         let invoke_us = self.recorder.now_us();
-        let (kind, warehouses, result) = self.call(kind).await;
+        let (kind, warehouses, result) = self.call(id, kind).await;
         if let Err(error) = &result {
             tracing::debug!(id, %error, "op failed");
         }
@@ -54,9 +54,11 @@ impl Worker {
         Submitted { op, warehouses }
     }
 
-    /// The RPC of `kind`: the kind as recorded (a read's level filled in),
-    /// the warehouses of the reply, and the call's result.
-    async fn call(&self, kind: OpKind) -> (OpKind, Vec<String>, Result<(), ClientError>) {
+    /// The RPC of op `id` of `kind`: the kind as recorded (a read's level
+    /// filled in), the warehouses of the reply, and the call's result. A
+    /// reserve goes through the shared batcher when `id` is even, as its own
+    /// `Reserve` call when odd.
+    async fn call(&self, id: u64, kind: OpKind) -> (OpKind, Vec<String>, Result<(), ClientError>) {
         let service = &self.clients.service;
         match kind {
             OpKind::Reserve { ref command_id, ref hold_id, ref sku, quantity, ttl_ms } => {
@@ -71,11 +73,15 @@ impl Worker {
                     ttl_ms,
                     owner: String::new(),
                 };
-                let reply = service
-                    .call("Reservations/Reserve", request, |channel, request| async move {
-                        ReservationsClient::new(channel).reserve(request).await
-                    })
-                    .await;
+                let reply = if id % 2 == 0 {
+                    self.clients.batcher.reserve(request).await
+                } else {
+                    service
+                        .call("Reservations/Reserve", request, |channel, request| async move {
+                            ReservationsClient::new(channel).reserve(request).await
+                        })
+                        .await
+                };
                 let warehouses = reply
                     .as_ref()
                     .map(|r| r.hold.iter().flat_map(|h| &h.allocations).map(|a| a.warehouse_id.clone()).collect())

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use region_client::RegionClient;
+use region_client::{RegionClient, ReserveBatcher};
 use serde::Serialize;
 
 pub use catalog::Catalog;
@@ -104,8 +104,11 @@ pub struct WorkloadConfig {
 /// per warehouse token (adjustments, transfers and shipments from it).
 #[derive(Clone, Debug)]
 pub struct RegionClients {
-    /// Sends reserves, commits, releases and reads.
+    /// Sends reserves (every other one), commits, releases and reads.
     pub service: RegionClient,
+    /// Sends the other reserves as `ReserveMany` batches, shared by the
+    /// region's workers: both reservation paths meet every fault.
+    pub batcher: ReserveBatcher,
     /// By warehouse id: sends that warehouse's stock operations.
     pub warehouses: BTreeMap<String, RegionClient>,
 }
