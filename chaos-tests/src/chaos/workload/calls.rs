@@ -73,7 +73,7 @@ impl Worker {
                     ttl_ms,
                     owner: String::new(),
                 };
-                let reply = if id % 2 == 0 {
+                let reply = if id.is_multiple_of(2) {
                     self.clients.batcher.reserve(request).await
                 } else {
                     service
