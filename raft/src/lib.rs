@@ -26,11 +26,15 @@
 //!   awaits `save_committed` inside its core loop before applying, so a
 //!   synced save there cost every commit (on every replica) one more fsync
 //!   on the path of every write. It becomes durable with the next sync
-//!   (the next append's), and survives a process crash as soon as the
-//!   writer thread has written it. An OS crash can leave it a little
-//!   behind what was applied; nothing is lost (the entries are in the log of
-//!   a quorum), the replica only replays less on restart and catches up
-//!   from the leader. That is safe because a restarted leader never
+//!   (the next append's). A crash, of the process or of the OS, can leave
+//!   it a little behind what was applied; nothing is lost (the entries are
+//!   in the log of a quorum), the replica only replays less on restart and
+//!   catches up from the leader.
+//! - **Write-ahead log.** RocksDB buffers the log in memory (manual WAL
+//!   flush) and the flusher's syncer writes and syncs it in one call, so a
+//!   write costs no system call of its own. Everything acknowledged was
+//!   synced first; a crash of either kind drops only unsynced writes, and
+//!   always a suffix of the write order. That is safe because a restarted leader never
 //!   resumes its old term (`enable_leader_restore` is off in `regiond`): it
 //!   stands for election, and a new term's leader serves a linearizable
 //!   read only after committing its own first entry, which covers every
@@ -44,8 +48,9 @@
 //!   refuses a damaged one). `openraft::Raft::new` then runs
 //!   `StorageHelper::get_initial_state`, which re-applies the log from the
 //!   snapshot's last log id up to the saved `committed` *before* `new`
-//!   returns: after a clean stop or a process crash, the state machine is
-//!   where it was before the restart. `Raft::wait_for_recovery` is only
+//!   returns: after a clean stop the state machine is where it was before
+//!   the restart; after a crash, at most the unsynced tail of `committed`
+//!   behind, which the leader's next entries bring back. `Raft::wait_for_recovery` is only
 //!   needed by a node that must not serve even a stale read older than the
 //!   cluster's current commit; linearizable reads (`ensure_linearizable`)
 //!   are correct either way.

@@ -267,6 +267,12 @@ fn options() -> Options {
     // A synced, closed write-ahead log that went missing or shrank is
     // damage too.
     options.set_track_and_verify_wals_in_manifest(true);
+    // Writes fill RocksDB's write-ahead-log buffer without a `write(2)`
+    // each; the flusher's syncer writes and syncs it in one `FlushWAL(sync)`.
+    // Nothing is acknowledged before that sync, and the log stays one write
+    // order, so a crash still leaves a prefix of it; a process crash now
+    // also drops unsynced writes, which an OS crash could always drop.
+    options.set_manual_wal_flush(true);
     // lz4 is the only codec compiled in (see the workspace Cargo.toml);
     // without this RocksDB would store blocks uncompressed.
     options.set_compression_type(DBCompressionType::Lz4);

@@ -10,7 +10,8 @@
 //!   data is now readable), and hands each request's durability waiter to
 //!   the syncer;
 //! - the **syncer** drains the waiters (up to [`MAX_WAITERS_PER_SYNC`]),
-//!   syncs the write-ahead log once (`FlushWAL(sync = true)`), then completes
+//!   writes out and syncs the write-ahead log once (`FlushWAL(sync = true)`;
+//!   RocksDB buffers the log in memory until then), then completes
 //!   every waiter: openraft's [`IOFlushed`] callback for appends, a oneshot for
 //!   votes and snapshots.
 //!
