@@ -54,9 +54,11 @@ pub struct Args {
     #[arg(long, default_value_t = SPREAD_SKUS_DEFAULT as u64,
           value_parser = clap::value_parser!(u64).range(1..=SPREAD_SKUS_MAX as u64))]
     pub skus: u64,
-    /// gRPC connections to the region (callers share them round-robin); also
-    /// the number of multiplexed Redis connections.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_024))]
+    /// gRPC connections to the region, each with its own reservation
+    /// batcher (callers share them round-robin; a gateway keeps one or two
+    /// per region); also the number of multiplexed Redis connections (which
+    /// serve Redis as well with 2 as with 8 here).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1_024))]
     pub connections: u32,
     /// PostgreSQL connections, at most the concurrency (callers share them
     /// round-robin; a connection runs one statement at a time).
@@ -151,7 +153,7 @@ mod tests {
         assert_eq!(settings.load.duration, Duration::from_secs(20));
         assert_eq!(settings.load.warmup, Duration::from_secs(2));
         assert_eq!(settings.spread_skus, 10_000);
-        assert_eq!((settings.connections, settings.pg_connections), (8, 64));
+        assert_eq!((settings.connections, settings.pg_connections), (2, 64));
         assert_eq!(settings.regiond, Path::new("/opt/ledger/bin/regiond"), "regiond is looked for beside bench");
         assert_eq!(settings.work_dir, std::env::temp_dir());
         assert!(!settings.keep_dirs);

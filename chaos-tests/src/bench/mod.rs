@@ -14,9 +14,11 @@
 //!
 //! - `ledger`: a 3-replica region of real `regiond` processes on 127.0.0.1
 //!   (fsync on: the Raft log is synced before a write is acknowledged).
-//!   Each call is `Reservations.Reserve` of one unit, new command and hold
-//!   ids, a short hold TTL, sent with the service token through
-//!   `region_client::RegionClient` over several gRPC connections.
+//!   Each call reserves one unit, new command and hold ids, a short hold
+//!   TTL, sent with the service token through a
+//!   `region_client::ReserveBatcher` per gRPC connection (concurrent calls
+//!   share `ReserveMany` calls), or with `--unbatched` as one
+//!   `Reservations.Reserve` each.
 //! - `postgres`: a throwaway PostgreSQL cluster (`fsync=on`,
 //!   `synchronous_commit=on`), one autocommit
 //!   `UPDATE stock SET qty = qty - 1 WHERE sku = $1 AND qty >= 1` per call,
