@@ -168,12 +168,13 @@ async fn reserve(reserver: &Reserver, prefix: &str, call: Call, ttl_ms: u64) -> 
     };
     let answer = match reserver {
         Reserver::Batched(batcher) => batcher.reserve(request).await,
+        // Boxed: the retry engine's future is large, and unboxed it would
+        // size (and make every spawn copy) every call's future, batched too.
         Reserver::Single(client) => {
-            client
-                .call("Reservations/Reserve", request, |channel, request| async move {
-                    ReservationsClient::new(channel).reserve(request).await
-                })
-                .await
+            Box::pin(client.call("Reservations/Reserve", request, |channel, request| async move {
+                ReservationsClient::new(channel).reserve(request).await
+            }))
+            .await
         }
     };
     answer.map(drop).map_err(|error| CallError::new(error_kind(&error), &error))
