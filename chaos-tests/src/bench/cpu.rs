@@ -2,7 +2,9 @@
 //! machine the target's server processes (with their child processes,
 //! e.g. PostgreSQL's backends) and the load generator itself used. On a
 //! small machine both share the cores, so this says how much of the
-//! throughput the client's own work cost.
+//! throughput the client's own work cost. The whole machine's busy, idle
+//! and stolen time (`/proc/stat`) says whether the target had the cores
+//! at all: on a shared virtual machine the hypervisor may take them.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -20,6 +22,8 @@ pub struct CpuSample {
     server_ticks: u64,
     /// Ticks of this process.
     client_ticks: u64,
+    /// The whole machine's ticks, when `/proc/stat` could be read.
+    machine: Option<MachineTicks>,
     /// When sampled.
     at: Instant,
 }
@@ -31,6 +35,27 @@ pub struct CpuUsage {
     pub server_cores: f64,
     /// The load generator (this process).
     pub client_cores: f64,
+    /// The whole machine, when `/proc/stat` could be read.
+    pub machine: Option<MachineCpu>,
+}
+
+/// The whole machine's CPU during a window, in cores.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct MachineCpu {
+    /// Running anything, this run's processes or others.
+    pub busy_cores: f64,
+    /// Idle or waiting for I/O.
+    pub idle_cores: f64,
+    /// Taken by the hypervisor for other guests (steal time).
+    pub stolen_cores: f64,
+}
+
+/// The all-CPU line of `/proc/stat`, summed into what [`MachineCpu`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct MachineTicks {
+    busy: u64,
+    idle: u64,
+    stolen: u64,
 }
 
 impl CpuSample {
@@ -54,16 +79,23 @@ impl CpuSample {
         }
         let client_ticks =
             std::fs::read_to_string("/proc/self/stat").ok().and_then(|t| parse_stat(&t)).map_or(0, |s| s.ticks);
-        Self { server_ticks, client_ticks, at }
+        let machine = std::fs::read_to_string("/proc/stat").ok().and_then(|t| parse_machine(&t));
+        Self { server_ticks, client_ticks, machine, at }
     }
 
     /// What was used between `self` and the later `after`.
     pub fn usage_until(&self, after: &Self) -> CpuUsage {
         let seconds = after.at.duration_since(self.at).as_secs_f64().max(1e-3);
         let cores = |before: u64, after: u64| after.saturating_sub(before) as f64 / TICKS_PER_S / seconds;
+        let machine = self.machine.zip(after.machine).map(|(before, after)| MachineCpu {
+            busy_cores: cores(before.busy, after.busy),
+            idle_cores: cores(before.idle, after.idle),
+            stolen_cores: cores(before.stolen, after.stolen),
+        });
         CpuUsage {
             server_cores: cores(self.server_ticks, after.server_ticks),
             client_cores: cores(self.client_ticks, after.client_ticks),
+            machine,
         }
     }
 }
@@ -87,6 +119,19 @@ fn parse_stat(text: &str) -> Option<Stat> {
     let ppid = field(4)?.parse().ok()?;
     let ticks = field(14)?.parse::<u64>().ok()? + field(15)?.parse::<u64>().ok()?;
     Some(Stat { ppid, ticks })
+}
+
+/// Parses the first (all-CPU) line of `/proc/stat`: `cpu user nice system
+/// idle iowait irq softirq steal ...` (guest time is already in user).
+fn parse_machine(text: &str) -> Option<MachineTicks> {
+    let fields: Vec<u64> =
+        text.lines().next()?.strip_prefix("cpu ")?.split_whitespace().map(str::parse).collect::<Result<_, _>>().ok()?;
+    let field = |i: usize| fields.get(i).copied();
+    Some(MachineTicks {
+        busy: field(0)? + field(1)? + field(2)? + field(5)? + field(6)?,
+        idle: field(3)? + field(4)?,
+        stolen: field(7)?,
+    })
 }
 
 /// Every process's stat, by pid.
@@ -114,6 +159,14 @@ mod tests {
     }
 
     #[test]
+    fn the_machine_line_is_summed_into_busy_idle_and_stolen() {
+        let text = "cpu  100 5 40 900 20 3 2 7 0 0\ncpu0 50 2 20 450 10 1 1 3 0 0\n";
+        assert_eq!(parse_machine(text), Some(MachineTicks { busy: 150, idle: 920, stolen: 7 }));
+        assert_eq!(parse_machine("cpu0 1 2 3\n"), None, "not the all-CPU line");
+        assert_eq!(parse_machine("cpu  1 2 x 4 5 6 7 8\n"), None);
+    }
+
+    #[test]
     fn this_process_is_sampled() {
         let before = CpuSample::take(&[std::process::id()]);
         let started = Instant::now();
@@ -125,5 +178,7 @@ mod tests {
         let usage = before.usage_until(&CpuSample::take(&[std::process::id()]));
         assert!(usage.client_cores > 0.05, "{usage:?}");
         assert!(usage.server_cores >= usage.client_cores * 0.9, "the server set includes this process: {usage:?}");
+        let machine = usage.machine.expect("/proc/stat is readable");
+        assert!(machine.busy_cores >= usage.client_cores * 0.9, "the machine includes this process: {usage:?}");
     }
 }

@@ -244,10 +244,17 @@ fn render_workload(out: &mut String, report: &WorkloadReport) {
             notes.push(format!("{per_entry:.1} commands per Raft entry"));
         }
         if let Some(cpu) = m.cpu {
-            notes.push(format!(
+            let mut line = format!(
                 "CPU in the window: servers {:.2} cores, load generator {:.2} cores",
                 cpu.server_cores, cpu.client_cores
-            ));
+            );
+            if let Some(machine) = cpu.machine {
+                line.push_str(&format!(
+                    "; whole machine {:.2} busy, {:.2} idle, {:.2} stolen by the hypervisor",
+                    machine.busy_cores, machine.idle_cores, machine.stolen_cores
+                ));
+            }
+            notes.push(line);
         }
         if !notes.is_empty() {
             let _ = writeln!(out, "  {}: {}", result.target.name(), notes.join("; "));
@@ -312,6 +319,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::bench::cpu::MachineCpu;
 
     fn measured(ops_per_s: f64, p99_ms: f64) -> Outcome {
         Outcome::Measured(Measurement {
@@ -321,7 +329,11 @@ mod tests {
             errors_by_kind: BTreeMap::new(),
             latency: LatencySummary { p50_ms: 1.0, p99_ms, p999_ms: p99_ms * 2.0, max_ms: 100.0, mean_ms: 1.5 },
             commands_per_entry: None,
-            cpu: Some(CpuUsage { server_cores: 1.25, client_cores: 0.5 }),
+            cpu: Some(CpuUsage {
+                server_cores: 1.25,
+                client_cores: 0.5,
+                machine: Some(MachineCpu { busy_cores: 1.8, idle_cores: 0.1, stolen_cores: 0.1 }),
+            }),
             notes: vec![],
         })
     }
@@ -394,6 +406,7 @@ mod tests {
         assert!(text.contains("redis     skipped: redis-server not found"), "{text}");
         assert!(text.contains("goal (ledger, hot SKU)") && text.contains(": met ("), "{text}");
         assert!(text.contains("servers 1.25 cores, load generator 0.50 cores"), "{text}");
+        assert!(text.contains("whole machine 1.80 busy, 0.10 idle, 0.10 stolen by the hypervisor"), "{text}");
         assert!(text.contains("p99 latency 0.132x postgres's"), "ledger 12.5 ms vs postgres 95 ms: {text}");
         assert!(text.contains("256 concurrent callers, closed loop"), "{text}");
     }
