@@ -29,16 +29,16 @@
 //!   (the next append's). A crash, of the process or of the OS, can leave
 //!   it a little behind what was applied; nothing is lost (the entries are
 //!   in the log of a quorum), the replica only replays less on restart and
-//!   catches up from the leader.
+//!   catches up from the leader. That is safe because a restarted leader
+//!   never resumes its old term (`enable_leader_restore` is off in
+//!   `regiond`): it stands for election, and a new term's leader serves a
+//!   linearizable read only after committing its own first entry, which
+//!   covers every entry committed before.
 //! - **Write-ahead log.** RocksDB buffers the log in memory (manual WAL
 //!   flush) and the flusher's syncer writes and syncs it in one call, so a
 //!   write costs no system call of its own. Everything acknowledged was
 //!   synced first; a crash of either kind drops only unsynced writes, and
-//!   always a suffix of the write order. That is safe because a restarted leader never
-//!   resumes its old term (`enable_leader_restore` is off in `regiond`): it
-//!   stands for election, and a new term's leader serves a linearizable
-//!   read only after committing its own first entry, which covers every
-//!   entry committed before.
+//!   always a suffix of the write order.
 //! - **Applied state** is not written per entry. It is the group's latest
 //!   stored snapshot plus the committed log after it; the ledger is
 //!   deterministic, so replaying the same entries rebuilds the same state,
@@ -50,10 +50,10 @@
 //!   snapshot's last log id up to the saved `committed` *before* `new`
 //!   returns: after a clean stop the state machine is where it was before
 //!   the restart; after a crash, at most the unsynced tail of `committed`
-//!   behind, which the leader's next entries bring back. `Raft::wait_for_recovery` is only
-//!   needed by a node that must not serve even a stale read older than the
-//!   cluster's current commit; linearizable reads (`ensure_linearizable`)
-//!   are correct either way.
+//!   behind, which the leader's next entries bring back.
+//!   `Raft::wait_for_recovery` is only needed by a node that must not
+//!   serve even a stale read older than the cluster's current commit;
+//!   linearizable reads (`ensure_linearizable`) are correct either way.
 //! - **Snapshots** are built beside apply from a clone of the ledger taken
 //!   under its lock, stored atomically as `(meta, bytes)`, and never
 //!   replaced by an older one. The bytes are a
