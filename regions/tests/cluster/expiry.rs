@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use protos::reservation::reservations_client::ReservationsClient;
-use protos::reservation::{AllocationPolicy, GetHoldRequest, HoldState, ReserveLine, ReserveRequest, SplitMode};
+use protos::reservation::{GetHoldRequest, HoldState};
 use region_client::RegionClient;
 
 use super::support::{self, ADMIN_TOKEN, Region, WAREHOUSE_TOKEN};
@@ -27,14 +27,7 @@ async fn an_abandoned_hold_expires_within_its_ttl_plus_a_tick() {
     let service = region.client(ADMIN_TOKEN);
 
     let ttl = Duration::from_millis(800);
-    let request = ReserveRequest {
-        command_id: "c-reserve".into(),
-        hold_id: "hold-1".into(),
-        lines: vec![ReserveLine { sku: "apple".into(), quantity: 3 }],
-        policy: Some(AllocationPolicy { preferred_warehouse_ids: Vec::new(), mode: SplitMode::SplitAllowed as i32 }),
-        ttl_ms: u64::try_from(ttl.as_millis()).unwrap(),
-        owner: "shopper-1".into(),
-    };
+    let request = support::hold_request("hold-1", "apple", 3, u64::try_from(ttl.as_millis()).unwrap());
     let placed = Instant::now();
     service
         .call("Reservations/Reserve", request, |c, r| async move { ReservationsClient::new(c).reserve(r).await })

@@ -1,7 +1,10 @@
 //! Stopping the leader: a new one is elected and writes continue through
 //! the same client; the old leader restarts from its data dir and catches
-//! up to exactly the same state; a retried command applies once. A leader
-//! restarted from its data dir never resumes its old term.
+//! up to exactly the same state; a retried command applies once, batched
+//! reservations included. A leader restarted from its data dir never
+//! resumes its old term.
+
+use region_client::{BatcherConfig, ReserveBatcher};
 
 use super::support::{self, Region, WAREHOUSE_TOKEN};
 
@@ -60,5 +63,49 @@ async fn a_restarted_leader_serves_only_in_a_new_term() {
     let new = region.wait_leader().await;
     assert!(region.term(new) > term, "node {new} leads in term {}, the old leader's was {term}", region.term(new));
     assert_eq!(support::on_hand(&region.client(WAREHOUSE_TOKEN), "apple").await, 10);
+    region.shutdown().await;
+}
+
+/// The gateway's hot path across a failover: reservations batched into
+/// `ReserveMany` calls while the leader stops. A call that failed with the
+/// old leader is resent whole under the same command ids; every
+/// reservation is acknowledged, and each holds its unit once (a second
+/// application would answer `ALREADY_EXISTS` for its hold id instead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_reservations_across_a_leader_stop_each_apply_once() {
+    const CALLERS: usize = 16;
+    const ROUNDS: usize = 8;
+    const STOCK: u64 = 1_000;
+    let mut region = Region::start(3).await;
+    support::register_warehouse(&region.admin()).await;
+    support::receive(&region.client(WAREHOUSE_TOKEN), "c-receive-1", "apple", STOCK).await.expect("received");
+    let batcher = ReserveBatcher::new(region.admin(), BatcherConfig::default()).expect("a valid config");
+
+    let (acked, mut acks) = tokio::sync::mpsc::unbounded_channel();
+    let mut callers = tokio::task::JoinSet::new();
+    for caller in 0..CALLERS {
+        let (batcher, acked) = (batcher.clone(), acked.clone());
+        callers.spawn(async move {
+            for round in 0..ROUNDS {
+                let hold_id = format!("h-{caller}-{round}");
+                let reserved = batcher.reserve(support::hold_request(&hold_id, "apple", 1, 60_000)).await;
+                let hold = reserved.unwrap_or_else(|e| panic!("{hold_id}: {e}")).hold.expect("a hold");
+                assert_eq!(hold.hold_id, hold_id, "each caller gets its own hold");
+                let _ = acked.send(());
+            }
+        });
+    }
+    // Stop the leader once a batch or two went through it.
+    for _ in 0..CALLERS {
+        acks.recv().await.expect("callers are running");
+    }
+    let old = region.wait_leader().await;
+    region.stop(old).await;
+    while let Some(joined) = callers.join_next().await {
+        joined.expect("every reservation acknowledged");
+    }
+
+    let reservations = (CALLERS * ROUNDS) as u64;
+    assert_eq!(support::available(&region.admin(), "apple").await, STOCK - reservations, "one unit per reservation");
     region.shutdown().await;
 }

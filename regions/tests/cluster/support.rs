@@ -12,6 +12,7 @@ use protos::admin::{
     AddLearnerRequest, ChangeMembershipRequest, FaultConfig, LinkDirection, LinkRule, SetFaultsRequest,
     TriggerSnapshotRequest, Warehouse,
 };
+use protos::reservation::{AllocationPolicy, ReserveLine, ReserveRequest, SplitMode};
 use protos::warehouse::warehouse_inventory_client::WarehouseInventoryClient;
 use protos::warehouse::{AdjustStockRequest, GetLevelsRequest};
 use region_client::{BearerToken, ClientConfig, EndpointAddr, RegionClient};
@@ -240,6 +241,19 @@ pub(crate) async fn register_warehouse(client: &RegionClient) {
 /// A receipt of `quantity` of `sku` at `wh-1` under `command_id`.
 pub(crate) fn receipt(command_id: &str, sku: &str, quantity: u64) -> AdjustStockRequest {
     seed::receipt(command_id, "wh-1", sku, quantity, "test receipt")
+}
+
+/// A reservation of `quantity` of `sku` as hold `hold_id` (command id
+/// `c-<hold_id>`), any warehouse, for `ttl_ms`.
+pub(crate) fn hold_request(hold_id: &str, sku: &str, quantity: u64, ttl_ms: u64) -> ReserveRequest {
+    ReserveRequest {
+        command_id: format!("c-{hold_id}"),
+        hold_id: hold_id.into(),
+        lines: vec![ReserveLine { sku: sku.into(), quantity }],
+        policy: Some(AllocationPolicy { preferred_warehouse_ids: Vec::new(), mode: SplitMode::SplitAllowed as i32 }),
+        ttl_ms,
+        owner: "shopper-1".into(),
+    }
 }
 
 /// Receives `quantity` of `sku` at `wh-1` under `command_id`; returns the applied index.
