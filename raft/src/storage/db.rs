@@ -202,8 +202,8 @@ pub enum OpenError {
     /// The stored state could not be read.
     #[error("cannot read the stored state: {0}")]
     Read(#[source] crate::storage::StoreError),
-    /// The flusher threads could not be started.
-    #[error("cannot start the storage flusher threads: {0}")]
+    /// The flusher's syncer thread could not be started.
+    #[error("cannot start the storage flusher's syncer thread: {0}")]
     Threads(#[source] std::io::Error),
 }
 

@@ -182,20 +182,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(group = %self.group, index = committed.as_ref().map(|id| id.index)))]
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
-        // Queued in write order, not waited for: openraft awaits this in its
-        // core loop before every apply, so waiting for a sync (or for the
-        // writer thread) here would stall the whole group on each commit.
-        // The next append's sync makes it durable; see the crate docs on
-        // durability for why a committed id a little behind is safe.
+        // Written in write order, its sync not waited for: openraft awaits
+        // this in its core loop before every apply, so waiting for a sync
+        // here would stall the whole group on each commit. The next append's
+        // sync makes it durable; see the crate docs on durability for why a
+        // committed id a little behind is safe.
         let op =
             Op::Put { cf: ColumnFamily::Meta, key: self.keys.meta(MetaField::Committed), value: encode(&committed) };
-        Ok(self.shared.flusher.submit(vec![op]).await?)
+        Ok(self.shared.flusher.submit(vec![op])?)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
-        // Read your writes: an empty request is written after every request
-        // submitted before it, the last saved committed id among them.
-        self.shared.flusher.write(Vec::new(), None).await?;
+        // Every save returned after its write: the last one is readable.
         Ok(self.get_meta::<Option<LogId>>(MetaField::Committed, "committed log id")?.flatten())
     }
 
@@ -215,7 +213,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         tracing::Span::current().record("index", last);
         // Returns once written (readable); the callback fires once durable.
-        Ok(self.shared.flusher.write(ops, Some(Durable::Flushed(callback))).await?)
+        Ok(self.shared.flusher.write(ops, Some(Durable::Flushed(callback)))?)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(group = %self.group, index = last_log_id.as_ref().map(|id| id.index)))]
@@ -225,7 +223,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Not waited for: a later durable write (the next append's) makes
         // it durable too, and until then the removed entries were never
         // acknowledged by this node.
-        Ok(self.shared.flusher.write(vec![op], None).await?)
+        Ok(self.shared.flusher.write(vec![op], None)?)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(group = %self.group, index = upto.index))]
@@ -238,7 +236,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Op::Put { cf: ColumnFamily::Meta, key: self.keys.meta(MetaField::LastPurged), value: encode(&upto) },
             Op::DeleteRange { cf: ColumnFamily::Logs, from: self.keys.log(0), to },
         ];
-        Ok(self.shared.flusher.write(ops, None).await?)
+        Ok(self.shared.flusher.write(ops, None)?)
     }
 }
 

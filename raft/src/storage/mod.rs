@@ -78,7 +78,7 @@ pub(crate) struct Shared {
 }
 
 impl Drop for Shared {
-    /// A clean stop: the flusher finishes and joins its threads, the
+    /// A clean stop: the flusher syncs what was written and joins its syncer, the
     /// memtables are flushed into table files (so the write-ahead log holds
     /// nothing a damaged file could lose silently), and the witness records
     /// how far every group came. After a failed sync neither: what the
