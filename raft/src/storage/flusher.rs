@@ -13,9 +13,8 @@
 //!   once (`FlushWAL(sync = true)`), then completes every waiter: openraft's
 //!   [`IOFlushed`] callback for appends, a oneshot for votes and snapshots.
 //!
-//! A change may also be only submitted ([`Flusher::submit`]): written in
-//! its place in the write order, and nobody waits for its sync (the
-//! committed log id).
+//! A write without a waiter (the committed log id, a truncation, a purge)
+//! is made durable by the next sync, which a later append's waiter asks for.
 //!
 //! Why write first and sync separately, rather than one `WriteBatch` with
 //! `sync = true`: openraft requires appended entries to be *readable* when
@@ -141,12 +140,6 @@ impl Flusher {
             tracing::error!(%error, "write failed");
         }
         result
-    }
-
-    /// Writes `ops` in their place in the write order; nobody waits for
-    /// their sync (the committed log id: the next append's sync covers it).
-    pub(crate) fn submit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
-        self.write(ops, None)
     }
 
     /// Writes `ops` and returns once they are durable.

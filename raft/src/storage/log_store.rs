@@ -189,7 +189,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // committed id a little behind is safe.
         let op =
             Op::Put { cf: ColumnFamily::Meta, key: self.keys.meta(MetaField::Committed), value: encode(&committed) };
-        Ok(self.shared.flusher.submit(vec![op])?)
+        Ok(self.shared.flusher.write(vec![op], None)?)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
