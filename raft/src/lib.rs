@@ -22,7 +22,7 @@
 //!   the disk in the order they were issued, so after a crash the log is a
 //!   prefix of what was written: a truncate or purge is never applied
 //!   without the appends issued before it.
-//! - **Committed** is queued in that order but not waited for: openraft
+//! - **Committed** is written in that order but its sync not waited for: openraft
 //!   awaits `save_committed` inside its core loop before applying, so a
 //!   synced save there cost every commit (on every replica) one more fsync
 //!   on the path of every write. It becomes durable with the next sync
