@@ -101,14 +101,21 @@ impl RaftService {
     }
 
     /// Admits and decodes the request that opens a `StreamAppend` stream.
+    /// A server shutting down stops waiting for it: a peer may open a
+    /// stream before it has anything to send, and a graceful shutdown
+    /// waits for every open call.
     async fn open_stream(
         &self,
         incoming: &mut Streaming<pb::AppendEntriesRequest>,
     ) -> Result<(Admitted, AppendEntriesRequest<TypeConfig>), Status> {
-        let first = incoming
-            .message()
-            .await?
-            .ok_or_else(|| invalid("the StreamAppend stream ended before its first request"))?;
+        let first = tokio::select! {
+            first = incoming.message() => first?,
+            () = self.shared.closed() => {
+                let node = self.shared.config.node_id;
+                return Err(Status::unavailable(format!("node {node} is shutting down")));
+            }
+        };
+        let first = first.ok_or_else(|| invalid("the StreamAppend stream ended before its first request"))?;
         let admitted = self.admit(first.header.as_ref()).await?;
         let request = decode_append(&first)?;
         Ok((admitted, request))

@@ -189,3 +189,16 @@ async fn snapshots_that_are_not_whole_in_order_and_intact_are_never_installed() 
 
     cluster.shutdown().await;
 }
+
+/// A peer may open a `StreamAppend` stream before it has a request to
+/// send. A node shutting down does not wait for that first request: its
+/// server stops in time (`stop` fails after the timeout otherwise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_still_waiting_for_its_first_request_does_not_hold_up_a_shutdown() {
+    let mut cluster = Cluster::start(1, &[EU], support::raft_config()).await;
+    let mut client = client(&cluster).await;
+    // Answered at once: the server has the stream open, with nothing in it.
+    let opened = client.stream_append(stream::pending::<pb::AppendEntriesRequest>()).await;
+    let _replies = opened.expect("the stream opens").into_inner();
+    cluster.stop(NODE).await;
+}
