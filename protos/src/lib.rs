@@ -85,6 +85,10 @@ pub mod warehouse {
 /// (`inventory.v1.reservation`).
 pub mod reservation {
     tonic::include_proto!("inventory.v1.reservation");
+
+    /// Most reservations in one `ReserveMany` call (`ReserveManyRequest`'s
+    /// contract): the region refuses more, and a client never sends more.
+    pub const RESERVE_MANY_MAX: usize = 1_000;
 }
 
 /// Products, sellers, categories, reviews and the catalog change feed

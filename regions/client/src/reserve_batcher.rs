@@ -10,15 +10,12 @@
 
 use protos::reservation::reservations_client::ReservationsClient;
 use protos::reservation::reserve_result::Outcome;
-use protos::reservation::{ReserveManyRequest, ReserveRequest, ReserveResponse, ReserveResult};
+use protos::reservation::{RESERVE_MANY_MAX, ReserveManyRequest, ReserveRequest, ReserveResponse, ReserveResult};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tonic::Status;
 
 use crate::client::{RegionClient, error_of};
 use crate::error::{ClientError, ConfigError};
-
-/// Most reservations the region accepts in one `ReserveMany` call.
-pub const RESERVE_MANY_MAX: usize = 1_000;
 
 /// How a [`ReserveBatcher`] batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -78,8 +78,9 @@ async fn a_bad_call_is_refused_whole_and_changes_nothing() {
 
     let empty = ReserveManyRequest { reservations: Vec::new() };
     assert_refused(&failed(gateway.reserve_many(empty).await), Code::InvalidArgument, "reservations");
-    let reservations =
-        (0..1_001).map(|i| reserve(&format!("res-{i}"), &format!("hold-{i}"), &[("sku-m", 1)])).collect();
+    let reservations = (0..=protos::reservation::RESERVE_MANY_MAX)
+        .map(|i| reserve(&format!("res-{i}"), &format!("hold-{i}"), &[("sku-m", 1)]))
+        .collect();
     let oversized = ReserveManyRequest { reservations };
     assert_refused(&failed(gateway.reserve_many(oversized).await), Code::InvalidArgument, "reservations");
 

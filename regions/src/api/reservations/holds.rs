@@ -23,9 +23,6 @@ use crate::region::Consistency;
 /// Most warehouses a reservation's policy may prefer.
 const MAX_PREFERRED_WAREHOUSES: usize = 1_000;
 
-/// Most reservations in one ReserveMany call (`reservation.proto`).
-const MAX_RESERVATIONS_PER_CALL: usize = 1_000;
-
 /// Serves Reserve. The answer is built from the request and the ledger's
 /// outcome alone (the hold as placed), so a replayed retry answers exactly
 /// what the first attempt did, even if the hold has ended since.
@@ -64,7 +61,7 @@ pub(super) async fn reserve_many(
     principal: &Principal,
     request: pb::ReserveManyRequest,
 ) -> Result<pb::ReserveManyResponse, Status> {
-    list_len("reservations", request.reservations.len(), 1, MAX_RESERVATIONS_PER_CALL)?;
+    list_len("reservations", request.reservations.len(), 1, pb::RESERVE_MANY_MAX)?;
     let items = request.reservations.into_iter().map(|item| {
         let span =
             tracing::debug_span!("reserve_item", command_id = tracing::field::Empty, index = tracing::field::Empty);
