@@ -1,0 +1,103 @@
+//! The worst apply while the state grows: a flash sale placing 1,000,000
+//! holds that do not expire within the run, in Raft entries of 16
+//! reservations, as every replica applies them.
+//!
+//! The mean apply cost is `apply`'s business; this one is about the tail.
+//! The tables that grow with traffic (holds, idempotency records) must not
+//! stop the apply loop to rebuild themselves: a map that doubles all at
+//! once moves every entry in one insert, a pause that grows with the map
+//! and hits every replica at the same log index. Run with
+//! `cargo bench -p ledger --bench growth`; it prints the per-entry apply
+//! time's percentiles and the worst entries with the hold count they ran at.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use ledger::command::{AdjustStock, Adjustment, HoldLine, RegisterWarehouse, Reserve, Split};
+use ledger::{Command, Envelope, Ledger, LedgerConfig};
+
+const HOLDS: u64 = 1_000_000;
+const PER_ENTRY: u64 = 16;
+const NOW_MS: u64 = 1_700_000_000_000;
+/// Longer than the run's leader time moves (1 ms per entry): nothing expires.
+const TTL_MS: u64 = 3_600_000;
+
+fn envelope(id: String, now_ms: u64, command: Command) -> Envelope {
+    Envelope { id: id.into(), now_ms, actor: "bench".into(), command }
+}
+
+fn seeded() -> Ledger {
+    let mut ledger = Ledger::new(LedgerConfig::new("bench"));
+    let register = Command::RegisterWarehouse(RegisterWarehouse {
+        warehouse: "wh-0".into(),
+        region: "bench".into(),
+        name: "Warehouse 0".into(),
+        location: String::new(),
+        priority: 0,
+    });
+    assert!(ledger.apply(&envelope("register".into(), NOW_MS, register)).result.is_ok());
+    let receive = Command::AdjustStock(AdjustStock {
+        warehouse: "wh-0".into(),
+        sku: "sku-hot".into(),
+        adjustment: Adjustment::Received { qty: HOLDS },
+        expected_on_hand: None,
+        reference: "seed".into(),
+    });
+    assert!(ledger.apply(&envelope("seed".into(), NOW_MS, receive)).result.is_ok());
+    ledger
+}
+
+fn reserve(i: u64) -> Envelope {
+    envelope(
+        format!("reserve-{i:012}"),
+        NOW_MS + i / PER_ENTRY,
+        Command::Reserve(Reserve {
+            hold_id: format!("hold-{i:012}").into(),
+            lines: vec![HoldLine { sku: "sku-hot".into(), qty: 1 }],
+            preferred_warehouses: Vec::new(),
+            split: Split::Allowed,
+            ttl_ms: TTL_MS,
+            owner: None,
+        }),
+    )
+}
+
+fn main() {
+    let mut ledger = seeded();
+    let commands: Vec<Envelope> = (0..HOLDS).map(reserve).collect();
+    let mut entries: Vec<(Duration, u64)> = Vec::with_capacity((HOLDS / PER_ENTRY) as usize);
+    let started = Instant::now();
+    for (n, entry) in commands.chunks(PER_ENTRY as usize).enumerate() {
+        let start = Instant::now();
+        for command in entry {
+            assert!(ledger.apply(command).result.is_ok(), "every reservation is taken");
+        }
+        entries.push((start.elapsed(), n as u64 * PER_ENTRY));
+    }
+    let total = started.elapsed();
+    std::io::stdout().lock().write_all(report(total, entries).as_bytes()).expect("stdout is writable");
+}
+
+/// The per-entry apply times' percentiles and the slowest entries.
+fn report(total: Duration, mut entries: Vec<(Duration, u64)>) -> String {
+    let mut by_time: Vec<Duration> = entries.iter().map(|(took, _)| *took).collect();
+    by_time.sort_unstable();
+    let at = |q: f64| by_time[((by_time.len() - 1) as f64 * q) as usize];
+    let mut text = format!(
+        "{HOLDS} reservations in {} entries of {PER_ENTRY}: {:.2} us per entry on average\n\
+         per entry: p50 {:?}, p99 {:?}, p99.9 {:?}, p99.99 {:?}, max {:?}\n\
+         slowest entries (time, holds already placed):\n",
+        entries.len(),
+        total.as_secs_f64() * 1e6 / entries.len() as f64,
+        at(0.5),
+        at(0.99),
+        at(0.999),
+        at(0.9999),
+        at(1.0)
+    );
+    entries.sort_unstable_by_key(|(took, _)| std::cmp::Reverse(*took));
+    for (took, placed) in entries.iter().take(8) {
+        text += &format!("  {took:?} at {placed}\n");
+    }
+    text
+}
