@@ -1,5 +1,7 @@
 //! Latency histograms ([`Latency`], an HDR histogram in microseconds) and
-//! the percentiles reported ([`LatencySummary`]).
+//! the percentiles reported ([`LatencySummary`]); the slowest call of each
+//! slice of the window ([`Timeline`], [`TimelineSummary`]), which tells a
+//! tail that comes in bursts (a pause) from one spread evenly (queueing).
 
 use std::time::Duration;
 
@@ -82,6 +84,87 @@ pub struct LatencySummary {
     pub mean_ms: f64,
 }
 
+/// How long a [`Timeline`] slice is.
+pub const SLICE: Duration = Duration::from_millis(100);
+
+/// Slices named in a summary's `worst`.
+const WORST_SLICES: usize = 3;
+
+/// The slowest call of each [`SLICE`] of the measured window, a slice
+/// being where a call started (closed loop) or was scheduled (fixed rate).
+/// One per worker, merged at the end.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Timeline {
+    /// Microseconds, by slice from the window's start; 0: no call.
+    slowest_us: Vec<u64>,
+}
+
+impl Timeline {
+    /// Records one call that started `at` into the window and took `elapsed`.
+    pub fn record(&mut self, at: Duration, elapsed: Duration) {
+        let slice = usize::try_from(at.as_nanos() / SLICE.as_nanos()).unwrap_or(usize::MAX);
+        if slice >= self.slowest_us.len() {
+            // At most the window's length over SLICE: calls start inside it.
+            self.slowest_us.resize(slice + 1, 0);
+        }
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX).max(1);
+        self.slowest_us[slice] = self.slowest_us[slice].max(us);
+    }
+
+    /// Adds every call `other` recorded.
+    pub fn merge(&mut self, other: &Self) {
+        if other.slowest_us.len() > self.slowest_us.len() {
+            self.slowest_us.resize(other.slowest_us.len(), 0);
+        }
+        for (mine, theirs) in self.slowest_us.iter_mut().zip(&other.slowest_us) {
+            *mine = (*mine).max(*theirs);
+        }
+    }
+
+    /// The median slice's slowest call and the worst slices; all empty
+    /// when nothing was recorded.
+    pub fn summary(&self) -> TimelineSummary {
+        let ms = |us: u64| us as f64 / 1_000.0;
+        let mut busy: Vec<(usize, u64)> =
+            self.slowest_us.iter().copied().enumerate().filter(|&(_, us)| us > 0).collect();
+        busy.sort_unstable_by_key(|&(slice, us)| (std::cmp::Reverse(us), slice));
+        let median_slowest_ms = busy.get(busy.len() / 2).map_or(0.0, |&(_, us)| ms(us));
+        let worst = busy
+            .iter()
+            .take(WORST_SLICES)
+            .map(|&(slice, us)| SlowSlice { at_s: (slice as u32 * SLICE).as_secs_f64(), slowest_ms: ms(us) })
+            .collect();
+        TimelineSummary {
+            slice_ms: SLICE.as_millis() as u64,
+            median_slowest_ms,
+            worst,
+            slowest_ms: self.slowest_us.iter().map(|&us| ms(us)).collect(),
+        }
+    }
+}
+
+/// What a [`Timeline`] shows, in milliseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TimelineSummary {
+    /// The slices' length.
+    pub slice_ms: u64,
+    /// The median, over slices with calls, of each slice's slowest call.
+    pub median_slowest_ms: f64,
+    /// The slices with the slowest calls, slowest first.
+    pub worst: Vec<SlowSlice>,
+    /// Every slice's slowest call, from the window's start (0: no call).
+    pub slowest_ms: Vec<f64>,
+}
+
+/// One slice and its slowest call.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SlowSlice {
+    /// Where the slice starts, in seconds into the window.
+    pub at_s: f64,
+    /// Its slowest call.
+    pub slowest_ms: f64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +213,33 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.count(), 3);
         close(a.summary().p50_ms, 3.0);
+    }
+
+    #[test]
+    fn a_pause_stands_out_of_the_timeline() {
+        let mut calm = Timeline::default();
+        let mut paused = Timeline::default();
+        for slice in 0..10_u32 {
+            let at = slice * SLICE + Duration::from_millis(5);
+            calm.record(at, Duration::from_millis(2 + u64::from(slice % 3)));
+            paused.record(at, Duration::from_millis(3));
+        }
+        paused.record(4 * SLICE + Duration::from_millis(50), Duration::from_millis(40));
+        paused.record(7 * SLICE, Duration::from_millis(25));
+        calm.merge(&paused);
+        let summary = calm.summary();
+        assert_eq!(summary.slice_ms, 100);
+        assert_eq!(summary.slowest_ms.len(), 10);
+        close(summary.median_slowest_ms, 3.0);
+        let worst: Vec<(f64, f64)> = summary.worst.iter().map(|w| (w.at_s, w.slowest_ms)).collect();
+        assert_eq!(worst, vec![(0.4, 40.0), (0.7, 25.0), (0.2, 4.0)]);
+    }
+
+    #[test]
+    fn an_empty_timeline_has_no_slices() {
+        let summary = Timeline::default().summary();
+        assert_eq!(summary.median_slowest_ms, 0.0);
+        assert!(summary.worst.is_empty() && summary.slowest_ms.is_empty());
     }
 
     #[test]

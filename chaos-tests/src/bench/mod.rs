@@ -220,6 +220,7 @@ pub(crate) fn measurement(result: &LoadResult, cpu: Option<CpuUsage>, notes: Vec
         errors: result.error_count(),
         errors_by_kind: result.errors.clone(),
         latency: result.latency.summary(),
+        timeline: result.timeline.summary(),
         commands_per_entry: None,
         cpu,
         notes,
@@ -244,7 +245,7 @@ pub async fn run(settings: &Settings) -> Report {
         }
         for (workload, results) in &mut by_workload {
             let outcome = match (measured.iter().find(|(w, _)| w == workload), &ran) {
-                (Some((_, m)), _) => Outcome::Measured(m.clone()),
+                (Some((_, m)), _) => Outcome::Measured(Box::new(m.clone())),
                 (None, Err(Error::Unavailable(reason))) => Outcome::Skipped { reason: reason.clone() },
                 (None, Err(error)) => Outcome::Failed { reason: error.to_string() },
                 (None, Ok(())) => Outcome::Failed { reason: "the target did not run this workload".into() },

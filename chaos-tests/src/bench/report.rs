@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::Target;
 use super::cpu::CpuUsage;
-use super::latency::LatencySummary;
+use super::latency::{LatencySummary, TimelineSummary};
 use super::machine::Machine;
 use super::workload::{ErrorCount, LoadConfig, Pacing, Workload};
 
@@ -33,6 +33,9 @@ pub struct Measurement {
     pub errors_by_kind: BTreeMap<String, ErrorCount>,
     /// Latency of the successful calls.
     pub latency: LatencySummary,
+    /// The slowest successful call of each slice of the window: whether
+    /// the tail came in bursts or throughout.
+    pub timeline: TimelineSummary,
     /// The ledger's average commands per Raft entry in the window (from
     /// `regiond_proposals_per_entry`); `None` for the peers.
     pub commands_per_entry: Option<f64>,
@@ -47,8 +50,8 @@ pub struct Measurement {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum Outcome {
-    /// It ran; the figures.
-    Measured(Measurement),
+    /// It ran; the figures (boxed: far larger than the other variants).
+    Measured(Box<Measurement>),
     /// It could not run here (not installed, ...): nothing was measured.
     Skipped {
         /// Why.
@@ -259,6 +262,7 @@ fn render_workload(out: &mut String, report: &WorkloadReport) {
         if !notes.is_empty() {
             let _ = writeln!(out, "  {}: {}", result.target.name(), notes.join("; "));
         }
+        render_timeline(out, result.target, &m.timeline);
         for (kind, count) in &m.errors_by_kind {
             let _ = writeln!(
                 out,
@@ -284,13 +288,30 @@ fn render_workload(out: &mut String, report: &WorkloadReport) {
     }
 }
 
-/// The first `count` lines of `text`, with a marker if there were more.
+/// One line on when the slowest calls happened, if any call succeeded.
+fn render_timeline(out: &mut String, target: Target, timeline: &TimelineSummary) {
+    if timeline.worst.is_empty() {
+        return;
+    }
+    let worst: Vec<String> =
+        timeline.worst.iter().map(|w| format!("{:.2} ms at {:.1} s", w.slowest_ms, w.at_s)).collect();
+    let _ = writeln!(
+        out,
+        "  {} slowest call per {} ms slice: median {:.2} ms; worst {}",
+        target.name(),
+        timeline.slice_ms,
+        timeline.median_slowest_ms,
+        worst.join(", ")
+    );
+}
+
 /// A ratio as `8.46x`, with three decimals below 1 (`0.004x`) so that a
 /// small ratio does not show as `0.00x`.
 fn times(ratio: f64) -> String {
     if ratio > 0.0 && ratio < 1.0 { format!("{ratio:.3}x") } else { format!("{ratio:.2}x") }
 }
 
+/// The first `count` lines of `text`, with a marker if there were more.
 fn first_lines(text: &str, count: usize) -> String {
     let mut lines = text.lines();
     let kept: Vec<&str> = lines.by_ref().take(count).collect();
@@ -320,14 +341,21 @@ mod tests {
 
     use super::*;
     use crate::bench::cpu::MachineCpu;
+    use crate::bench::latency::SlowSlice;
 
     fn measured(ops_per_s: f64, p99_ms: f64) -> Outcome {
-        Outcome::Measured(Measurement {
+        Outcome::Measured(Box::new(Measurement {
             ops: (ops_per_s * 10.0) as u64,
             ops_per_s,
             errors: 0,
             errors_by_kind: BTreeMap::new(),
             latency: LatencySummary { p50_ms: 1.0, p99_ms, p999_ms: p99_ms * 2.0, max_ms: 100.0, mean_ms: 1.5 },
+            timeline: TimelineSummary {
+                slice_ms: 100,
+                median_slowest_ms: 3.5,
+                worst: vec![SlowSlice { at_s: 5.6, slowest_ms: 44.0 }, SlowSlice { at_s: 1.8, slowest_ms: 33.25 }],
+                slowest_ms: vec![3.5; 100],
+            },
             commands_per_entry: None,
             cpu: Some(CpuUsage {
                 server_cores: 1.25,
@@ -335,7 +363,7 @@ mod tests {
                 machine: Some(MachineCpu { busy_cores: 1.8, idle_cores: 0.1, stolen_cores: 0.1 }),
             }),
             notes: vec![],
-        })
+        }))
     }
 
     fn report(results: Vec<TargetResult>) -> Report {
@@ -409,6 +437,12 @@ mod tests {
         assert!(text.contains("whole machine 1.80 busy, 0.10 idle, 0.10 stolen by the hypervisor"), "{text}");
         assert!(text.contains("p99 latency 0.132x postgres's"), "ledger 12.5 ms vs postgres 95 ms: {text}");
         assert!(text.contains("256 concurrent callers, closed loop"), "{text}");
+        assert!(
+            text.contains(
+                "ledger slowest call per 100 ms slice: median 3.50 ms; worst 44.00 ms at 5.6 s, 33.25 ms at 1.8 s"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

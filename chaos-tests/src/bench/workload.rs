@@ -28,7 +28,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::latency::Latency;
+use super::latency::{Latency, Timeline};
 
 /// Units each SKU starts with: more than any run can take (10^11, under the
 /// ledger's 10^12 cap), so no call fails for lack of stock.
@@ -190,13 +190,15 @@ pub struct LoadResult {
     pub errors: BTreeMap<String, ErrorCount>,
     /// Latency of the successful calls.
     pub latency: Latency,
+    /// The slowest successful call of each slice of the window.
+    pub timeline: Timeline,
     /// The measured window.
     pub window: Duration,
 }
 
 impl LoadResult {
     fn empty(window: Duration) -> Self {
-        Self { successes: 0, errors: BTreeMap::new(), latency: Latency::new(), window }
+        Self { successes: 0, errors: BTreeMap::new(), latency: Latency::new(), timeline: Timeline::default(), window }
     }
 
     /// Failed calls, every kind.
@@ -209,12 +211,14 @@ impl LoadResult {
         ops_per_s(self.successes, self.window)
     }
 
-    /// Records one measured call that took `elapsed`.
-    fn add(&mut self, outcome: Result<(), CallError>, elapsed: Duration) {
+    /// Records one measured call that started `at` into the window and
+    /// took `elapsed`.
+    fn add(&mut self, outcome: Result<(), CallError>, at: Duration, elapsed: Duration) {
         match outcome {
             Ok(()) => {
                 self.successes += 1;
                 self.latency.record(elapsed);
+                self.timeline.record(at, elapsed);
             }
             Err(error) => self.add_errors(&error.kind, 1, error.message),
         }
@@ -232,7 +236,7 @@ impl LoadResult {
     /// call), or its panic as an error.
     fn add_finished(&mut self, joined: Result<Finished, tokio::task::JoinError>) {
         match joined {
-            Ok(Some((outcome, elapsed))) => self.add(outcome, elapsed),
+            Ok(Some((outcome, at, elapsed))) => self.add(outcome, at, elapsed),
             Ok(None) => {}
             Err(error) => self.add_errors("worker panicked", 1, error.to_string()),
         }
@@ -249,6 +253,7 @@ impl LoadResult {
     fn merge(&mut self, other: Self) {
         self.successes += other.successes;
         self.latency.merge(&other.latency);
+        self.timeline.merge(&other.timeline);
         for (kind, count) in other.errors {
             let entry = self.errors.entry(kind).or_default();
             if entry.count == 0 {
@@ -361,7 +366,7 @@ where
                 }
                 let outcome = timed_call(&*call, Call { worker, seq, sku: pick(&names, &mut picker) }, timeout).await;
                 if started >= window.measure_from {
-                    result.add(outcome, started.elapsed());
+                    result.add(outcome, started - window.measure_from, started.elapsed());
                 }
             }
             result
@@ -408,7 +413,7 @@ where
             let outcome = timed_call(&*call, made, timeout).await;
             drop(slot);
             // A small answer per call: the one histogram lives here.
-            measured.then(|| (outcome, scheduled.elapsed()))
+            measured.then(|| (outcome, scheduled - window.measure_from, scheduled.elapsed()))
         });
         // Reap what has finished, so the set stays as small as what is in flight.
         while let Some(done) = calls.try_join_next() {
@@ -429,9 +434,9 @@ where
     total
 }
 
-/// What a fixed-rate call task answers: its outcome and latency, or
-/// `None` for a warm-up call.
-type Finished = Option<(Result<(), CallError>, Duration)>;
+/// What a fixed-rate call task answers: its outcome, when it was due into
+/// the window and its latency, or `None` for a warm-up call.
+type Finished = Option<(Result<(), CallError>, Duration, Duration)>;
 
 /// A fixed-rate schedule over a window, in whole nanoseconds so that
 /// counting calls is exact.
