@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::carts::Cart;
 use crate::checkouts::Checkout;
@@ -12,9 +12,10 @@ use crate::idempotency::{IdempotencyRecord, payload_digest};
 use crate::ids::{CheckoutId, CommandId, HoldId, OrderId, ShopperId, Sku, WarehouseId, validate_id};
 use crate::orders::Order;
 use crate::outcome::{Applied, CommandResult, Outcome};
+use crate::persistent::{self, HashMap, by_key};
 use crate::quantity::Quantity;
 use crate::rejection::Rejection;
-use crate::stock::{JournalEntry, StockLevel, Warehouse};
+use crate::stock::{Journal, JournalEntry, StockLevel, Warehouse};
 
 /// Settings every replica of a group must share. Part of the replicated
 /// state (and of snapshots), so replicas cannot disagree on them.
@@ -52,64 +53,37 @@ impl LedgerConfig {
 
 /// The replicated state: exactly what snapshots carry and the state hash covers.
 ///
-/// Values of the maps that grow with traffic are boxed, so that growing a
-/// table moves small entries instead of whole holds and records.
+/// Values of the maps that grow with traffic are boxed, so that copying a
+/// shared node moves small entries instead of whole holds and records.
 ///
-/// The large keyed collections are hash maps: the apply path does a handful
-/// of lookups per command in maps of up to millions of entries, and a
-/// B-tree of string keys costs a cache miss per comparison. Nothing that
-/// decides a result iterates them; where order is observable (encoding,
-/// queries) entries are sorted by key first, so the encoding, and with it
-/// the state hash, depends only on the content.
+/// The large keyed collections are persistent hash maps and the journal a
+/// persistent vector (see [`crate::persistent`]: a snapshot's cut and
+/// growth cost constant time). Hash maps, because the apply path does a
+/// handful of lookups per command in maps of up to millions of entries,
+/// and a B-tree of string keys costs a cache miss per comparison. Nothing
+/// that decides a result iterates them; where order is observable
+/// (encoding, queries) entries are sorted by key first, so the encoding,
+/// and with it the state hash, depends only on the content.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct State {
     pub(crate) config: LedgerConfig,
     /// Highest leader time seen; the ledger's only notion of "now".
     pub(crate) clock_ms: u64,
     pub(crate) warehouses: BTreeMap<WarehouseId, Warehouse>,
-    #[serde(serialize_with = "sorted")]
+    #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
     pub(crate) levels: HashMap<Sku, BTreeMap<WarehouseId, StockLevel>>,
-    pub(crate) journal: Vec<JournalEntry>,
-    #[serde(serialize_with = "sorted")]
+    #[serde(serialize_with = "persistent::in_order", deserialize_with = "persistent::vector")]
+    pub(crate) journal: Journal,
+    #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
     pub(crate) holds: HashMap<HoldId, Box<Hold>>,
-    #[serde(serialize_with = "sorted")]
+    #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
     pub(crate) orders: HashMap<OrderId, Box<Order>>,
-    #[serde(serialize_with = "sorted")]
+    #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
     pub(crate) carts: HashMap<ShopperId, Cart>,
-    #[serde(serialize_with = "sorted")]
+    #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
     pub(crate) checkouts: HashMap<CheckoutId, Checkout>,
-    #[serde(serialize_with = "sorted")]
+    #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
     pub(crate) idempotency: HashMap<CommandId, Box<IdempotencyRecord>>,
-}
-
-/// The hash map of the replicated state.
-///
-/// It grows incrementally (griddle): a full table moves a few entries to
-/// its successor on each insert instead of all of them in one. A map that
-/// doubles at once stops the apply loop for a time that grows with it
-/// (170 ms at 900,000 holds in `cargo bench -p ledger --bench growth`),
-/// and every replica stops at the same log index, so a flash sale's
-/// latency would spike just as its state grows fastest.
-///
-/// foldhash is several times faster than SipHash on short string keys and
-/// still seeded per process, so client-chosen ids cannot be crafted to
-/// collide; the seed only affects iteration order, which nothing
-/// observable depends on.
-pub(crate) type HashMap<K, V> = griddle::HashMap<K, V, foldhash::fast::RandomState>;
-
-/// Encodes a hash map as a map in key order: canonical bytes.
-fn sorted<S: Serializer, K: Ord + Serialize, V: Serialize>(
-    map: &HashMap<K, V>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_map(by_key(map))
-}
-
-/// A hash map's entries in key order.
-fn by_key<K: Ord, V>(map: &HashMap<K, V>) -> Vec<(&K, &V)> {
-    let mut entries: Vec<(&K, &V)> = map.iter().collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    entries
 }
 
 /// Lookups derived from [`State`], rebuilt after a restore; never replicated.
@@ -215,7 +189,7 @@ impl Ledger {
             clock_ms: 0,
             warehouses: BTreeMap::new(),
             levels: HashMap::default(),
-            journal: Vec::new(),
+            journal: Journal::new(),
             holds: HashMap::default(),
             orders: HashMap::default(),
             carts: HashMap::default(),
@@ -353,8 +327,25 @@ impl Ledger {
     }
 
     /// The journal, oldest first; entry `seq` is at index `seq - 1`.
-    pub fn journal(&self) -> &[JournalEntry] {
+    pub fn journal(&self) -> &Journal {
         &self.state.journal
+    }
+
+    /// The journal from index `start` on (nothing past its end), found
+    /// without walking the entries before it.
+    pub fn journal_from(&self, start: usize) -> impl Iterator<Item = &JournalEntry> {
+        let journal = &self.state.journal;
+        journal.focus().narrow(start.min(journal.len())..).into_iter()
+    }
+
+    /// The index of the first journal entry for which `before` is false,
+    /// the journal being ordered so that it holds for a prefix (as
+    /// `slice::partition_point`): a binary search.
+    pub fn journal_partition_point(&self, mut before: impl FnMut(&JournalEntry) -> bool) -> usize {
+        let found = self.state.journal.binary_search_by(|entry| {
+            if before(entry) { std::cmp::Ordering::Less } else { std::cmp::Ordering::Greater }
+        });
+        found.unwrap_or_else(|index| index)
     }
 
     /// Every hold still kept (pending, or ended within the retention window), by id.

@@ -41,6 +41,7 @@ pub mod invariants;
 mod ledger;
 pub mod orders;
 pub mod outcome;
+mod persistent;
 pub mod quantity;
 pub mod rejection;
 pub mod snapshot;

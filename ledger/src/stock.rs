@@ -92,6 +92,11 @@ pub enum Reason {
     Shipped,
 }
 
+/// The journal: every posting, oldest first, entry `seq` at index
+/// `seq - 1`. It only grows, so it is a persistent vector (imbl): a
+/// snapshot's cut shares it instead of copying every entry.
+pub type Journal = imbl::Vector<JournalEntry>;
+
 /// One posting: an append-only, auditable change of the stock buckets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
@@ -259,7 +264,7 @@ impl Ledger {
         now_ms: u64,
     ) {
         let seq = self.state.journal.len() as u64 + 1;
-        self.state.journal.push(JournalEntry {
+        self.state.journal.push_back(JournalEntry {
             seq,
             command_id: command_id.clone(),
             warehouse: posting.warehouse.clone(),

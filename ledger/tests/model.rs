@@ -1175,7 +1175,7 @@ fn assert_same_state(ledger: &Ledger, reference: &Reference) {
         ledger.levels().into_iter().map(|(sku, w, level)| ((sku.clone(), w.clone()), *level)).collect();
     let expected_levels: Vec<_> = model.levels.clone().into_iter().collect();
     assert_eq!(levels, expected_levels, "levels");
-    assert_eq!(ledger.journal(), &model.journal[..], "journal");
+    assert_eq!(ledger.journal().iter().cloned().collect::<Vec<_>>(), model.journal, "journal");
     let mut holds = model.holds.clone();
     holds.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(ledger.holds().into_iter().cloned().collect::<Vec<_>>(), holds, "holds");

@@ -14,7 +14,7 @@
 //! code that writes or reads it.
 
 use ledger::Ledger;
-use ledger::snapshot::SnapshotError;
+use ledger::snapshot::{SnapshotError, StateCut};
 
 const MAGIC: [u8; 4] = *b"INVG";
 const FORMAT_VERSION: u16 = 1;
@@ -67,14 +67,7 @@ impl GroupSnapshot {
     /// The snapshot's bytes: the header, then [`Ledger::snapshot`]. Walks
     /// the whole ledger: CPU work, keep it off the async threads.
     pub fn encode(&self) -> Vec<u8> {
-        let ledger = self.ledger.snapshot();
-        let mut bytes = Vec::with_capacity(HEADER_BYTES + ledger.len());
-        bytes.extend_from_slice(&MAGIC);
-        bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        bytes.extend_from_slice(&self.highest_node_id_used.to_le_bytes());
-        bytes.extend_from_slice(&checksum(&bytes));
-        bytes.extend_from_slice(&ledger);
-        bytes
+        encode(self.highest_node_id_used, &self.ledger.cut())
     }
 
     /// Decodes [`GroupSnapshot::encode`] bytes, checking the header (magic,
@@ -97,6 +90,20 @@ impl GroupSnapshot {
         let ledger = Ledger::restore(ledger).map_err(SnapshotDamage::Ledger)?;
         Ok(Self { highest_node_id_used: u64::from_le_bytes([n0, n1, n2, n3, n4, n5, n6, n7]), ledger })
     }
+}
+
+/// A group snapshot's bytes from its parts: the header, then the ledger
+/// cut's own bytes ([`StateCut::snapshot`]). Walks the whole ledger: CPU
+/// work, keep it off the async threads.
+pub(crate) fn encode(highest_node_id_used: u64, ledger: &StateCut) -> Vec<u8> {
+    let ledger = ledger.snapshot();
+    let mut bytes = Vec::with_capacity(HEADER_BYTES + ledger.len());
+    bytes.extend_from_slice(&MAGIC);
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&highest_node_id_used.to_le_bytes());
+    bytes.extend_from_slice(&checksum(&bytes));
+    bytes.extend_from_slice(&ledger);
+    bytes
 }
 
 /// The header checksum: BLAKE3 of `fields`, cut to [`CHECKSUM_BYTES`].

@@ -7,14 +7,15 @@ use openraft::type_config::TypeConfigExt;
 
 use crate::group::GroupId;
 use crate::storage::applied::AppliedCell;
-use crate::storage::group_snapshot::GroupSnapshot;
+use crate::storage::group_snapshot;
 use crate::storage::snapshot_store::SnapshotStore;
 use crate::type_config::{Snapshot, SnapshotMeta, TypeConfig};
 
-/// Builds a group's snapshot without stopping apply for long: it clones
-/// the ledger (and copies the highest node id used) under the lock (a
-/// consistent cut, and the only time apply waits), then encodes the clone
-/// as a [`GroupSnapshot`] and stores it without the lock.
+/// Builds a group's snapshot without stopping apply: it takes a cut of the
+/// ledger ([`ledger::Ledger::cut`], constant time) and copies the highest
+/// node id used under the lock (a consistent cut, and the only time apply
+/// waits), then encodes them as a group snapshot and stores it without the
+/// lock.
 pub struct LedgerSnapshotBuilder {
     pub(crate) group: GroupId,
     pub(crate) cell: Arc<AppliedCell>,
@@ -26,16 +27,14 @@ impl RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder {
 
     #[tracing::instrument(level = "info", skip_all, fields(group = %self.group, index))]
     async fn build_snapshot(&mut self) -> Result<Snapshot, std::io::Error> {
-        let (snapshot, meta) = {
+        let (highest_node_id_used, cut, meta) = {
             let state = self.cell.read();
             let meta = SnapshotMeta { last_log_id: state.last_applied, last_membership: state.membership.clone() };
-            let snapshot =
-                GroupSnapshot { highest_node_id_used: state.highest_node_id_used, ledger: state.ledger.clone() };
-            (snapshot, meta)
+            (state.highest_node_id_used, state.ledger.cut(), meta)
         };
         tracing::Span::current().record("index", meta.last_log_id.map(|id| id.index));
         // Encoding walks the whole state: CPU work, off the async threads.
-        let data = TypeConfig::spawn_blocking(move || snapshot.encode()).await?;
+        let data = TypeConfig::spawn_blocking(move || group_snapshot::encode(highest_node_id_used, &cut)).await?;
         // If a newer snapshot was installed meanwhile, it stays stored; this
         // one is still a valid snapshot of its own position.
         self.snapshots.save_if_newer(&meta, &data).await?;

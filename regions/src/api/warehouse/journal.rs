@@ -45,10 +45,9 @@ pub(super) async fn list_journal(
 /// without a scan. Empty if the record is gone (past the retention window).
 pub(super) fn posted_by<'l>(ledger: &'l Ledger, command_id: &CommandId) -> Vec<&'l JournalEntry> {
     let Some(record) = ledger.idempotency_record(command_id) else { return Vec::new() };
-    let journal = ledger.journal();
-    let start = journal.partition_point(|entry| entry.at_ms < record.at_ms);
-    journal[start..]
-        .iter()
+    let start = ledger.journal_partition_point(|entry| entry.at_ms < record.at_ms);
+    ledger
+        .journal_from(start)
         .take_while(|entry| entry.at_ms == record.at_ms)
         .filter(|entry| &entry.command_id == command_id)
         .collect()
@@ -104,15 +103,14 @@ impl JournalFilter {
         if let Some(warehouse) = &self.warehouse {
             require_warehouse(ledger, warehouse)?;
         }
-        let journal = ledger.journal();
-        let since = journal.partition_point(|entry| entry.at_ms < self.since_ms);
+        let since = ledger.journal_partition_point(|entry| entry.at_ms < self.since_ms);
         // Entry `seq` sits at index `seq - 1`: the entry after the cursor's at index `seq`.
         let after_cursor = page.after.as_ref().map_or(0, |key| usize::try_from(key.seq).unwrap_or(usize::MAX));
-        let start = since.max(after_cursor).min(journal.len());
+        let start = since.max(after_cursor);
         let mut entries = Vec::new();
         let mut examined = None;
         let mut more = false;
-        for (scanned, entry) in journal[start..].iter().enumerate() {
+        for (scanned, entry) in ledger.journal_from(start).enumerate() {
             if self.until_ms.is_some_and(|until| entry.at_ms >= until) {
                 break;
             }
