@@ -6,6 +6,8 @@
 //! check-then-write race behind every oversell bug reported against other
 //! commerce backends cannot happen here.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::command::{CommitHold, ReleaseHold, Reserve, Split};
@@ -119,7 +121,7 @@ impl Ledger {
         self.index.track_pending(expires_at_ms, &cmd.hold_id);
         self.state.holds.insert(
             cmd.hold_id.clone(),
-            Box::new(Hold {
+            Arc::new(Hold {
                 id: cmd.hold_id.clone(),
                 owner: cmd.owner.clone(),
                 allocations: allocations.clone(),
@@ -236,7 +238,7 @@ impl Ledger {
         let (hold_id, owner) = (hold.id.clone(), hold.owner.clone());
         self.state.orders.insert(
             cmd.order_id.clone(),
-            Box::new(Order {
+            Arc::new(Order {
                 id: cmd.order_id.clone(),
                 hold_id,
                 owner,
@@ -295,7 +297,7 @@ impl Ledger {
     /// `allocated` rises by as much.
     fn end_hold(&mut self, hold_id: &HoldId, status: HoldStatus, now_ms: u64) -> &Hold {
         let State { holds, levels, .. } = &mut self.state;
-        let hold = holds.get_mut(hold_id).expect("invariant: ending a hold that exists");
+        let hold = Arc::make_mut(holds.get_mut(hold_id).expect("invariant: ending a hold that exists"));
         assert_eq!(hold.status, HoldStatus::Pending, "a hold ends exactly once");
         let into_order = matches!(status, HoldStatus::Committed { .. });
         for allocation in &hold.allocations {

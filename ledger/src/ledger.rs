@@ -1,6 +1,7 @@
 //! The [`Ledger`]: one region's state, and `apply`, the only way to change it.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -53,8 +54,10 @@ impl LedgerConfig {
 
 /// The replicated state: exactly what snapshots carry and the state hash covers.
 ///
-/// Values of the maps that grow with traffic are boxed, so that copying a
-/// shared node moves small entries instead of whole holds and records.
+/// Values of the maps that grow with traffic are behind `Arc`s: a node the
+/// live ledger shares with a snapshot's cut is copied by bumping counts,
+/// not by copying every hold and record in it, and a value is copied only
+/// when an apply changes it while a cut still holds it.
 ///
 /// The large keyed collections are persistent hash maps and the journal a
 /// persistent vector (see [`crate::persistent`]: a snapshot's cut and
@@ -75,15 +78,15 @@ pub(crate) struct State {
     #[serde(serialize_with = "persistent::in_order", deserialize_with = "persistent::vector")]
     pub(crate) journal: Journal,
     #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
-    pub(crate) holds: HashMap<HoldId, Box<Hold>>,
+    pub(crate) holds: HashMap<HoldId, Arc<Hold>>,
     #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
-    pub(crate) orders: HashMap<OrderId, Box<Order>>,
+    pub(crate) orders: HashMap<OrderId, Arc<Order>>,
     #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
     pub(crate) carts: HashMap<ShopperId, Cart>,
     #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
     pub(crate) checkouts: HashMap<CheckoutId, Checkout>,
     #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
-    pub(crate) idempotency: HashMap<CommandId, Box<IdempotencyRecord>>,
+    pub(crate) idempotency: HashMap<CommandId, Arc<IdempotencyRecord>>,
 }
 
 /// Lookups derived from [`State`], rebuilt after a restore; never replicated.
@@ -239,7 +242,7 @@ impl Ledger {
         let result = self.execute(envelope, now_ms);
         self.state
             .idempotency
-            .insert(envelope.id.clone(), Box::new(IdempotencyRecord { digest, result: result.clone(), at_ms: now_ms }));
+            .insert(envelope.id.clone(), Arc::new(IdempotencyRecord { digest, result: result.clone(), at_ms: now_ms }));
         self.index.records.push_back((now_ms, envelope.id.clone()));
         Applied { result, replayed: false }
     }

@@ -9,6 +9,8 @@
 //!     └─► cancelled ◄┘                            └─► partially returned ─► returned
 //! ```
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::command::{AdvanceOrder, CancelOrder, OrderStep, ReturnOrder, ShipOrder};
@@ -259,7 +261,7 @@ impl Ledger {
 
     fn order_for_update(&mut self, order_id: &OrderId) -> Result<&mut Order, Rejection> {
         validate_id("order_id", order_id.as_str())?;
-        self.state.orders.get_mut(order_id).map(|order| &mut **order).ok_or_else(|| unknown_order(order_id))
+        self.state.orders.get_mut(order_id).map(Arc::make_mut).ok_or_else(|| unknown_order(order_id))
     }
 }
 

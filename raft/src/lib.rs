@@ -54,9 +54,10 @@
 //!   `Raft::wait_for_recovery` is only needed by a node that must not
 //!   serve even a stale read older than the cluster's current commit;
 //!   linearizable reads (`ensure_linearizable`) are correct either way.
-//! - **Snapshots** are encoded beside apply from a cut of the ledger taken
-//!   under its lock in constant time ([`ledger::Ledger::cut`]: its large
-//!   collections are persistent), stored atomically as `(meta, bytes)`, and never
+//! - **Snapshots** are encoded beside apply, on a thread of the lowest CPU
+//!   priority, from a cut of the ledger taken under its lock in constant
+//!   time ([`ledger::Ledger::cut`]: its large collections are persistent),
+//!   stored atomically as `(meta, bytes)`, and never
 //!   replaced by an older one. The bytes are a
 //!   [`GroupSnapshot`](storage::GroupSnapshot): a checksummed header with
 //!   what the applied state keeps beside the ledger (the highest node id

@@ -23,6 +23,7 @@
 //! - `codec`, `error`: value encoding, [`StoreError`].
 
 mod applied;
+mod background;
 mod codec;
 mod db;
 mod disk_faults;

@@ -3,19 +3,18 @@
 use std::sync::Arc;
 
 use openraft::storage::RaftSnapshotBuilder;
-use openraft::type_config::TypeConfigExt;
 
 use crate::group::GroupId;
 use crate::storage::applied::AppliedCell;
-use crate::storage::group_snapshot;
 use crate::storage::snapshot_store::SnapshotStore;
+use crate::storage::{background, group_snapshot};
 use crate::type_config::{Snapshot, SnapshotMeta, TypeConfig};
 
 /// Builds a group's snapshot without stopping apply: it takes a cut of the
 /// ledger ([`ledger::Ledger::cut`], constant time) and copies the highest
 /// node id used under the lock (a consistent cut, and the only time apply
-/// waits), then encodes them as a group snapshot and stores it without the
-/// lock.
+/// waits), then encodes them as a group snapshot on a thread of the lowest
+/// CPU priority and stores it without the lock.
 pub struct LedgerSnapshotBuilder {
     pub(crate) group: GroupId,
     pub(crate) cell: Arc<AppliedCell>,
@@ -33,8 +32,9 @@ impl RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder {
             (state.highest_node_id_used, state.ledger.cut(), meta)
         };
         tracing::Span::current().record("index", meta.last_log_id.map(|id| id.index));
-        // Encoding walks the whole state: CPU work, off the async threads.
-        let data = TypeConfig::spawn_blocking(move || group_snapshot::encode(highest_node_id_used, &cut)).await?;
+        // Encoding walks the whole state: seconds of CPU, at the lowest priority.
+        let data =
+            background::run("snapshot-encoder", move || group_snapshot::encode(highest_node_id_used, &cut)).await?;
         // If a newer snapshot was installed meanwhile, it stays stored; this
         // one is still a valid snapshot of its own position.
         self.snapshots.save_if_newer(&meta, &data).await?;
