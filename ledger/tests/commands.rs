@@ -365,6 +365,27 @@ fn adjustments_post_to_the_journal() {
 }
 
 #[test]
+fn the_journal_is_read_from_a_position_and_searched_by_time() {
+    let mut region = Region::new();
+    for step in 0..6_u64 {
+        region.now_ms = T0 + step / 2 * 1_000;
+        region.ok(adjust("north", "apple", Adjustment::Received { qty: step + 1 }));
+    }
+    let seqs = |start: usize| region.ledger.journal_from(start).map(|entry| entry.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(0), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(seqs(4), [5, 6]);
+    assert_eq!(seqs(6), Vec::<u64>::new(), "from the end: nothing");
+    assert_eq!(seqs(1_000), Vec::<u64>::new(), "past the end: nothing");
+    // Two entries per second: T0, T0 + 1 s, T0 + 2 s.
+    let first_at = |at_ms: u64| region.ledger.journal_partition_point(|entry| entry.at_ms < at_ms);
+    assert_eq!(first_at(T0), 0);
+    assert_eq!(first_at(T0 + 1), 2);
+    assert_eq!(first_at(T0 + 1_000), 2);
+    assert_eq!(first_at(T0 + 2_000), 4);
+    assert_eq!(first_at(T0 + 3_000), 6, "after the last: the journal's length");
+}
+
+#[test]
 fn adjustments_never_make_available_negative() {
     let mut region = Region::stocked();
     region.ok(reserve("h1", &[("apple", 8)]));
