@@ -56,8 +56,9 @@ impl DiskFaults {
         self.0.poisoned.load(Ordering::Acquire)
     }
 
-    /// Runs one WAL sync (`sync`) under the configured faults, on the
-    /// syncer's own thread (so the delay blocks only it).
+    /// Runs one sync (`sync`: the WAL's, or a snapshot record's flush)
+    /// under the configured faults, on a thread of its own (the syncer's,
+    /// or a snapshot store's blocking task), so the delay blocks only it.
     pub(crate) fn sync(&self, sync: impl FnOnce() -> Result<(), StoreError>) -> Result<(), StoreError> {
         let delay = self.0.fsync_delay_ms.load(Ordering::Acquire);
         if delay > 0 {

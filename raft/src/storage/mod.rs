@@ -74,7 +74,7 @@ pub(crate) struct Shared {
     pub(crate) flusher: flusher::Flusher,
     pub(crate) db: Arc<DB>,
     dir: PathBuf,
-    disk_faults: DiskFaults,
+    pub(crate) disk_faults: DiskFaults,
     closed: ClosedOnDrop,
 }
 
