@@ -1,13 +1,15 @@
 //! Work that must not compete with the write path for the CPU: a
 //! snapshot's encoding.
 //!
-//! Encoding a snapshot walks the whole state: seconds of CPU at a million
-//! holds, on every replica at about the same log index. Run at the write
-//! path's priority, three replicas encoding at once on a two-core machine
-//! stalled reservations for 2.6 s (`bench --duration 60 --rate 15000`
-//! crosses the default `snapshot_every` of 50,000 entries). At the lowest
-//! priority (nice 19) it takes the CPU the write path leaves, and is still
-//! never starved outright, so a snapshot always completes.
+//! Encoding a snapshot walks the whole state: 4-5 s of CPU at about
+//! 750,000 holds, on every replica at about the same log index. At the
+//! lowest priority (nice 19) it should take only the CPU the write path
+//! leaves, and is still never starved outright, so a snapshot always
+//! completes. Measured so far (`bench --duration 60 --rate 15000`, which
+//! crosses the default `snapshot_every` of 50,000 entries): calls still
+//! slow or stall around snapshots at this priority, while the encoders
+//! take 10-65% of a core each, so the write path is then waiting on
+//! something other than the CPU; that cause is not found yet.
 
 use std::io;
 

@@ -11,7 +11,8 @@
 //! - The **syncer** thread drains the waiters (up to
 //!   [`MAX_WAITERS_PER_SYNC`]), writes out and syncs the write-ahead log
 //!   once (`FlushWAL(sync = true)`), then completes every waiter: openraft's
-//!   [`IOFlushed`] callback for appends, a oneshot for votes and snapshots.
+//!   [`IOFlushed`] callback for appends, a oneshot for votes. (Snapshot
+//!   records are stored beside it: see `snapshot_store.rs`.)
 //!
 //! A write without a waiter (the committed log id, a truncation, a purge)
 //! is made durable by the next sync, which a later append's waiter asks for.
@@ -74,7 +75,7 @@ impl Op {
 pub(crate) enum Durable {
     /// openraft's append callback.
     Flushed(openraft::storage::IOFlushed<TypeConfig>),
-    /// A caller awaiting durability (vote, committed, snapshot).
+    /// A caller awaiting durability (vote, committed).
     Notify(oneshot::Sender<Result<(), StoreError>>),
 }
 
