@@ -24,6 +24,8 @@ const PER_ENTRY: u64 = 16;
 const NOW_MS: u64 = 1_700_000_000_000;
 /// Longer than the run's leader time moves (1 ms per entry): nothing expires.
 const TTL_MS: u64 = 3_600_000;
+/// Times the final state is encoded.
+const ENCODINGS: usize = 5;
 
 fn envelope(id: String, now_ms: u64, command: Command) -> Envelope {
     Envelope { id: id.into(), now_ms, actor: "bench".into(), command }
@@ -81,13 +83,18 @@ fn main() {
     let cutting = Instant::now();
     let cut = std::hint::black_box(ledger.cut());
     let cut_took = cutting.elapsed();
-    let encoding = Instant::now();
-    let bytes = cut.snapshot().len();
-    let encode_took = encoding.elapsed();
+    // The fastest of a few: on a shared machine one run is noisy.
+    let (bytes, encode_took) = (0..ENCODINGS)
+        .map(|_| {
+            let encoding = Instant::now();
+            (cut.snapshot().len(), encoding.elapsed())
+        })
+        .min_by_key(|(_, took)| *took)
+        .expect("at least one encoding");
     let mut text = report(total, entries);
     text += &format!(
         "a snapshot's cut of that state (apply waits for it): {cut_took:?}; \
-         encoding it ({bytes} bytes, apply goes on): {encode_took:?}\n"
+         encoding it ({bytes} bytes, apply goes on; fastest of {ENCODINGS}): {encode_took:?}\n"
     );
     std::io::stdout().lock().write_all(text.as_bytes()).expect("stdout is writable");
 }

@@ -64,28 +64,29 @@ impl LedgerConfig {
 /// growth cost constant time). Hash maps, because the apply path does a
 /// handful of lookups per command in maps of up to millions of entries,
 /// and a B-tree of string keys costs a cache miss per comparison. Nothing
-/// that decides a result iterates them; where order is observable
-/// (encoding, queries) entries are sorted by key first, so the encoding,
-/// and with it the state hash, depends only on the content.
+/// that decides a result iterates them; where order is observable,
+/// entries are sorted first: listings by key, the encoding in a canonical
+/// order (see [`crate::persistent`]), so the encoding, and with it the
+/// state hash, depends only on the content.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct State {
     pub(crate) config: LedgerConfig,
     /// Highest leader time seen; the ledger's only notion of "now".
     pub(crate) clock_ms: u64,
     pub(crate) warehouses: BTreeMap<WarehouseId, Warehouse>,
-    #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
+    #[serde(serialize_with = "persistent::canonical", deserialize_with = "persistent::map")]
     pub(crate) levels: HashMap<Sku, BTreeMap<WarehouseId, StockLevel>>,
     #[serde(serialize_with = "persistent::in_order", deserialize_with = "persistent::vector")]
     pub(crate) journal: Journal,
-    #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
+    #[serde(serialize_with = "persistent::canonical", deserialize_with = "persistent::map")]
     pub(crate) holds: HashMap<HoldId, Arc<Hold>>,
-    #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
+    #[serde(serialize_with = "persistent::canonical", deserialize_with = "persistent::map")]
     pub(crate) orders: HashMap<OrderId, Arc<Order>>,
-    #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
+    #[serde(serialize_with = "persistent::canonical", deserialize_with = "persistent::map")]
     pub(crate) carts: HashMap<ShopperId, Cart>,
-    #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
+    #[serde(serialize_with = "persistent::canonical", deserialize_with = "persistent::map")]
     pub(crate) checkouts: HashMap<CheckoutId, Checkout>,
-    #[serde(serialize_with = "persistent::sorted", deserialize_with = "persistent::map")]
+    #[serde(serialize_with = "persistent::canonical", deserialize_with = "persistent::map")]
     pub(crate) idempotency: HashMap<CommandId, Arc<IdempotencyRecord>>,
 }
 

@@ -634,4 +634,10 @@ fn snapshots_restore_exactly_and_refuse_corruption() {
     assert!(Ledger::restore(&flipped).is_err());
     assert!(Ledger::restore(&bytes[..bytes.len() - 1]).is_err());
     assert!(Ledger::restore(b"").is_err());
+
+    // A cut's bytes are the same, alone or after a caller's header.
+    let cut = region.ledger.cut();
+    assert_eq!(cut.snapshot(), bytes);
+    let after = cut.snapshot_after(b"header".to_vec());
+    assert_eq!(after.strip_prefix(b"header".as_slice()), Some(bytes.as_slice()));
 }

@@ -101,6 +101,7 @@
 #![deny(missing_docs)]
 
 pub mod group;
+pub mod snapshot_schedule;
 pub mod storage;
 pub mod transport;
 pub mod type_config;

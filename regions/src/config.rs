@@ -129,7 +129,9 @@ pub struct RaftTimings {
     pub election_min_ms: u64,
     /// Longest election timeout.
     pub election_max_ms: u64,
-    /// Entries applied between automatic snapshots.
+    /// Entries applied between automatic snapshots. Each replica takes
+    /// its own at a different point of the interval, so a group's replicas
+    /// do not all spend the CPU at once.
     pub snapshot_every: u64,
     /// Log entries kept behind a snapshot, so a briefly lagging follower
     /// catches up from the log rather than by a whole snapshot.
@@ -251,6 +253,9 @@ impl NodeConfig {
         if timings.election_max_ms <= timings.election_min_ms {
             return Err(invalid("raft.election_max_ms", "must exceed raft.election_min_ms"));
         }
+        if timings.snapshot_every == 0 {
+            return Err(invalid("raft.snapshot_every", "must be positive"));
+        }
         if self.deadline_ms == 0 {
             return Err(invalid("deadline_ms", "must be positive"));
         }
@@ -314,7 +319,9 @@ impl NodeConfig {
             election_timeout_min: self.raft.election_min_ms,
             election_timeout_max: self.raft.election_max_ms,
             install_snapshot_timeout: 60_000,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.raft.snapshot_every),
+            // `raft::snapshot_schedule` triggers them instead, each
+            // replica at its own phase of `snapshot_every`.
+            snapshot_policy: openraft::SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: self.raft.logs_kept_after_snapshot,
             enable_pre_vote: Some(true),
             // The saved committed id may trail what was applied before an
@@ -391,6 +398,7 @@ mod tests {
             (BASE.replace("admin-token-0123456789", "env:REGIOND_TEST_UNSET_VARIABLE"), "tokens.admin"),
             (BASE.replace("cluster_id = \"test\"", "cluster_id = \"test\"\n        colour = 1"), "colour"),
             (format!("{BASE}\n        [raft]\n        heartbeat_ms = 600"), "raft.election_min_ms"),
+            (format!("{BASE}\n        [raft]\n        snapshot_every = 0"), "raft.snapshot_every"),
             (BASE.replace("node_id = 1", "node_id = 1\n        max_batch = 0"), "max_batch"),
             (BASE.replace("node_id = 1", "node_id = 1\n        max_in_flight = 0"), "max_in_flight"),
         ];

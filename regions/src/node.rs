@@ -23,6 +23,7 @@ use protos::reservation::reservations_server::ReservationsServer;
 use protos::warehouse::warehouse_inventory_server::WarehouseInventoryServer;
 use raft::storage::{IfMissing, NodeIdentity, StorageClosed, StorageConfig};
 use raft::transport::{LedgerRaft, ServeError};
+use raft::snapshot_schedule::SnapshotSchedule;
 use raft::{Faults, GroupId, NodeInfo, Storage, Transport, TransportConfig};
 use region_client::trace::{TRACEPARENT, TraceContext};
 use tokio::net::TcpListener;
@@ -128,8 +129,14 @@ impl RegionNode {
         let ledger_config = ledger::LedgerConfig::new(&config.region);
         let state_machine = storage.state_machine(group.clone(), ledger_config)?;
         let reader = state_machine.reader();
-        let raft_config = Arc::new(config.raft_config().validate().map_err(|e| StartError::Raft(e.to_string()))?);
         let log = storage.log_store(group.clone());
+        let snapshot_schedule = SnapshotSchedule {
+            node_id: config.node_id,
+            every: config.raft.snapshot_every,
+            log: log.clone(),
+            stored: state_machine.stored_snapshot_size(),
+        };
+        let raft_config = Arc::new(config.raft_config().validate().map_err(|e| StartError::Raft(e.to_string()))?);
         let raft = Raft::new(config.node_id, raft_config, transport.network(group.clone()), log.clone(), state_machine)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
@@ -192,6 +199,7 @@ impl RegionNode {
                 }
             }));
         }
+        tasks.push(tokio::spawn(snapshot_schedule.run(raft.clone())));
         tasks.push(tokio::spawn(expiry::run(
             region.clone(),
             std::time::Duration::from_millis(config.expire_interval_ms),

@@ -11,5 +11,6 @@ mod cluster {
     mod partition;
     mod rebuild;
     mod snapshot;
+    mod snapshot_schedule;
     mod support;
 }

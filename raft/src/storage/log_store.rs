@@ -4,6 +4,7 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use openraft::OptionalSend;
 use openraft::entry::RaftEntry;
@@ -41,6 +42,7 @@ pub struct LogStore {
     shared: Arc<Shared>,
     group: GroupId,
     keys: Arc<GroupKeys>,
+    appended: Arc<AtomicU64>,
 }
 
 impl Debug for LogStore {
@@ -52,12 +54,19 @@ impl Debug for LogStore {
 impl LogStore {
     pub(crate) fn new(shared: Arc<Shared>, group: GroupId) -> Self {
         let keys = Arc::new(GroupKeys::new(&group));
-        Self { shared, group, keys }
+        Self { shared, group, keys, appended: Arc::default() }
     }
 
     /// The group this log belongs to.
     pub fn group(&self) -> &GroupId {
         &self.group
+    }
+
+    /// Bytes of entries (as stored) appended to the group's log through
+    /// this store and its clones since it was opened: how fast the log
+    /// grows, which the snapshot schedule weighs against a snapshot's size.
+    pub fn appended_bytes(&self) -> u64 {
+        self.appended.load(Ordering::Relaxed)
     }
 
     fn get_meta<T: DeserializeOwned>(&self, field: MetaField, what: &'static str) -> Result<Option<T>, StoreError> {
@@ -205,12 +214,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let mut ops = Vec::new();
         let mut last: Option<u64> = None;
+        let mut bytes = 0_u64;
         for entry in entries {
             let index = entry.index();
             debug_assert!(last.is_none_or(|last| last + 1 == index), "appended entries are consecutive");
-            ops.push(Op::Put { cf: ColumnFamily::Logs, key: self.keys.log(index), value: encode(&entry) });
+            let value = encode(&entry);
+            bytes += value.len() as u64;
+            ops.push(Op::Put { cf: ColumnFamily::Logs, key: self.keys.log(index), value });
             last = Some(index);
         }
+        self.appended.fetch_add(bytes, Ordering::Relaxed);
         tracing::Span::current().record("index", last);
         // Returns once written (readable); the callback fires once durable.
         Ok(self.shared.flusher.write(ops, Some(Durable::Flushed(callback)))?)

@@ -50,6 +50,7 @@ pub use self::db::{IfMissing, NodeIdentity, OpenError};
 pub use self::disk_faults::{DiskFaultConfig, DiskFaults};
 pub use self::error::StoreError;
 pub use self::group_snapshot::{GroupSnapshot, SnapshotDamage};
+pub use self::snapshot_store::StoredSnapshotSize;
 pub use self::log_store::LogStore;
 pub use self::snapshot_builder::LedgerSnapshotBuilder;
 pub use self::snapshot_check::{SnapshotRejected, verify_snapshot};

@@ -32,9 +32,15 @@ impl RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder {
             (state.highest_node_id_used, state.ledger.cut(), meta)
         };
         tracing::Span::current().record("index", meta.last_log_id.map(|id| id.index));
+        // Room for the last snapshot and an eighth more: the state rarely
+        // grows faster between snapshots, and the buffer then never regrows.
+        let last = usize::try_from(self.snapshots.size.bytes()).unwrap_or(usize::MAX);
+        let expected_bytes = last.saturating_add(last / 8);
         // Encoding walks the whole state: seconds of CPU, at the lowest priority.
-        let data =
-            background::run("snapshot-encoder", move || group_snapshot::encode(highest_node_id_used, &cut)).await?;
+        let data = background::run("snapshot-encoder", move || {
+            group_snapshot::encode(highest_node_id_used, &cut, expected_bytes)
+        })
+        .await?;
         // If a newer snapshot was installed meanwhile, it stays stored; this
         // one is still a valid snapshot of its own position.
         self.snapshots.save_if_newer(&meta, &data).await?;

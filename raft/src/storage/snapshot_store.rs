@@ -8,6 +8,7 @@
 //! slow build can never overwrite a newer installed snapshot.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use openraft::type_config::TypeConfigExt;
 use rocksdb::WriteOptions;
@@ -35,6 +36,23 @@ pub(crate) enum Saved {
     KeptStored(Option<LogId>),
 }
 
+/// The size of a group's stored snapshot (its group snapshot bytes, 0
+/// while there is none), readable while openraft owns the state machine;
+/// the snapshot schedule paces snapshots by it. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct StoredSnapshotSize(Arc<AtomicU64>);
+
+impl StoredSnapshotSize {
+    /// The stored snapshot's size in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, bytes: usize) {
+        self.0.store(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+}
+
 /// One group's stored snapshot.
 pub(crate) struct SnapshotStore {
     shared: Arc<Shared>,
@@ -44,6 +62,7 @@ pub(crate) struct SnapshotStore {
     /// across compare and write, which is what keeps the stored snapshot
     /// moving forward only.
     stored: Mutex<Option<SnapshotMeta>>,
+    pub(crate) size: StoredSnapshotSize,
 }
 
 impl SnapshotStore {
@@ -52,7 +71,9 @@ impl SnapshotStore {
         let key = GroupKeys::new(&group).snapshot();
         let snapshot = read_snapshot(&shared, &group, &key)?;
         let stored = Mutex::new(snapshot.as_ref().map(|snapshot| snapshot.meta.clone()));
-        Ok((Self { shared, group, key, stored }, snapshot))
+        let size = StoredSnapshotSize::default();
+        size.set(snapshot.as_ref().map_or(0, |snapshot| snapshot.snapshot.len()));
+        Ok((Self { shared, group, key, stored, size }, snapshot))
     }
 
     /// Reads the stored snapshot.
@@ -86,6 +107,7 @@ impl SnapshotStore {
             .map_err(|_| StoreError::FlusherStopped)??;
         tracing::info!(bytes, "stored snapshot");
         *stored = Some(meta.clone());
+        self.size.set(data.len());
         Ok(Saved::Written)
     }
 }

@@ -23,7 +23,7 @@ use crate::storage::db::OpenError;
 use crate::storage::error::StoreError;
 use crate::storage::snapshot_builder::LedgerSnapshotBuilder;
 use crate::storage::snapshot_check::{SnapshotRejected, verify_snapshot};
-use crate::storage::snapshot_store::{Saved, SnapshotStore};
+use crate::storage::snapshot_store::{Saved, SnapshotStore, StoredSnapshotSize};
 use crate::type_config::{LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
 
 /// One group's state machine: its [`Ledger`] and snapshots. Hand it to
@@ -86,6 +86,11 @@ impl StateMachineStore {
     /// A handle for reading the ledger while openraft owns the state machine.
     pub fn reader(&self) -> LedgerReader {
         LedgerReader { cell: Arc::clone(&self.cell) }
+    }
+
+    /// A handle on the size of the group's stored snapshot.
+    pub fn stored_snapshot_size(&self) -> StoredSnapshotSize {
+        self.snapshots.size.clone()
     }
 }
 
