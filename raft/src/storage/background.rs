@@ -1,8 +1,8 @@
-//! Work that must not compete with the write path for the CPU: a
-//! snapshot's encoding.
+//! Work that must not compete with the write path for the CPU: encoding
+//! and storing a snapshot.
 //!
 //! Encoding a snapshot walks the whole state: seconds of CPU at hundreds
-//! of thousands of holds, on every replica at about the same log index.
+//! of thousands of holds; storing it compresses and writes 100 MB.
 //! It runs in Linux's idle scheduling class (`SCHED_IDLE`): a thread of
 //! the write path that wakes takes the core from it at once, so the
 //! encoding gets only the CPU the write path leaves, and is still never

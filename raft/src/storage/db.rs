@@ -254,7 +254,9 @@ pub(crate) fn open(path: &Path, identity: &NodeIdentity, if_missing: IfMissing) 
     Ok(Arc::new(db))
 }
 
-fn options() -> Options {
+/// The database's options; also those of table files written outside it
+/// (a snapshot's, before it is ingested).
+pub(crate) fn options() -> Options {
     let mut options = Options::default();
     options.create_if_missing(true);
     options.create_missing_column_families(true);

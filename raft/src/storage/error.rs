@@ -34,6 +34,15 @@ pub enum StoreError {
         "a WAL sync failed, so writes since the last good sync may be lost; the node must restart and recover from its disk (check the disk and the kernel log)"
     )]
     SyncFailed,
+    /// A file beside the database (a snapshot's table file, before it is
+    /// ingested) could not be written or removed.
+    #[error("cannot write {path}: {detail}; check free disk space and permissions in the data dir, then restart")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What failed.
+        detail: String,
+    },
     /// The flusher thread is gone, so nothing can be made durable.
     #[error("the storage flusher has stopped (the storage was closed or its thread panicked); restart the node")]
     FlusherStopped,
@@ -43,7 +52,10 @@ impl From<StoreError> for io::Error {
     fn from(error: StoreError) -> Self {
         let kind = match error {
             StoreError::Corrupt { .. } => io::ErrorKind::InvalidData,
-            StoreError::RocksDb(_) | StoreError::SyncFailed | StoreError::FlusherStopped => io::ErrorKind::Other,
+            StoreError::RocksDb(_)
+            | StoreError::File { .. }
+            | StoreError::SyncFailed
+            | StoreError::FlusherStopped => io::ErrorKind::Other,
         };
         io::Error::new(kind, error)
     }
