@@ -51,25 +51,70 @@ impl StateCut {
     /// The state as self-checking bytes, as [`Ledger::snapshot`] encodes
     /// it. Walks the whole state: CPU work for a blocking thread.
     pub fn snapshot(&self) -> Vec<u8> {
-        encode_after(&self.state, Vec::new())
+        encode_after(&self.state, Vec::new(), &mut || {})
     }
 
-    /// [`StateCut::snapshot`]'s bytes appended to `bytes`. Given room for
-    /// them, the buffer never regrows: regrowing copies what was written so
-    /// far into new memory, each time, and a snapshot is 100 MB at a few
-    /// hundred thousand holds.
-    pub fn snapshot_after(&self, bytes: Vec<u8>) -> Vec<u8> {
-        encode_after(&self.state, bytes)
+    /// [`StateCut::snapshot`]'s bytes appended to `bytes`, calling `pace`
+    /// after every [`PACE_EVERY`] bytes written, where the caller may pause
+    /// to spread the encoding over time. Given room for the bytes, the
+    /// buffer never regrows: regrowing copies what was written so far into
+    /// new memory, each time, and a snapshot is 100 MB at a few hundred
+    /// thousand holds.
+    pub fn snapshot_after(&self, bytes: Vec<u8>, pace: &mut dyn FnMut()) -> Vec<u8> {
+        encode_after(&self.state, bytes, pace)
+    }
+}
+
+/// How many encoded bytes [`StateCut::snapshot_after`] writes between
+/// calls to its `pace`: about a millisecond of encoding.
+pub const PACE_EVERY: usize = 64 * 1024;
+
+/// postcard's output for a snapshot: appends to a `Vec`, calling `pace`
+/// every [`PACE_EVERY`] bytes.
+struct Paced<'a> {
+    bytes: Vec<u8>,
+    next_pace_at: usize,
+    pace: &'a mut dyn FnMut(),
+}
+
+impl Paced<'_> {
+    fn written(&mut self) {
+        if self.bytes.len() >= self.next_pace_at {
+            (self.pace)();
+            self.next_pace_at = self.bytes.len() + PACE_EVERY;
+        }
+    }
+}
+
+impl postcard::ser_flavors::Flavor for Paced<'_> {
+    type Output = Vec<u8>;
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.bytes.push(byte);
+        self.written();
+        Ok(())
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.bytes.extend_from_slice(data);
+        self.written();
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.bytes)
     }
 }
 
 /// Appends to `bytes`: magic, version, the canonical encoding of `state`,
 /// checksum (of those three).
-fn encode_after(state: &State, mut bytes: Vec<u8>) -> Vec<u8> {
+fn encode_after(state: &State, mut bytes: Vec<u8>, pace: &mut dyn FnMut()) -> Vec<u8> {
     let start = bytes.len();
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    let mut bytes = postcard::to_extend(state, bytes).expect("encoding into memory cannot fail");
+    let next_pace_at = bytes.len() + PACE_EVERY;
+    let output = Paced { bytes, next_pace_at, pace };
+    let mut bytes = postcard::serialize_with_flavor(state, output).expect("encoding into memory cannot fail");
     let checksum = blake3::hash(&bytes[start..]);
     bytes.extend_from_slice(checksum.as_bytes());
     bytes
@@ -78,7 +123,7 @@ fn encode_after(state: &State, mut bytes: Vec<u8>) -> Vec<u8> {
 impl Ledger {
     /// The state as self-checking bytes, for Raft snapshots.
     pub fn snapshot(&self) -> Vec<u8> {
-        encode_after(&self.state, Vec::new())
+        encode_after(&self.state, Vec::new(), &mut || {})
     }
 
     /// The state as it is now, to encode later without holding up apply.

@@ -638,6 +638,22 @@ fn snapshots_restore_exactly_and_refuse_corruption() {
     // A cut's bytes are the same, alone or after a caller's header.
     let cut = region.ledger.cut();
     assert_eq!(cut.snapshot(), bytes);
-    let after = cut.snapshot_after(b"header".to_vec());
+    let after = cut.snapshot_after(b"header".to_vec(), &mut || {});
     assert_eq!(after.strip_prefix(b"header".as_slice()), Some(bytes.as_slice()));
+}
+
+#[test]
+fn a_paced_snapshot_calls_its_pace_every_so_many_bytes_and_encodes_the_same() {
+    let mut region = Region::new();
+    region.ok(adjust("north", "apple", Adjustment::Received { qty: 5_000 }));
+    for hold in 0..3_000 {
+        region.ok(reserve(&format!("hold-{hold}"), &[("apple", 1)]));
+    }
+    let cut = region.ledger.cut();
+    let mut paces = 0;
+    let paced = cut.snapshot_after(Vec::new(), &mut || paces += 1);
+    assert_eq!(paced, region.ledger.snapshot());
+    let expected = paced.len() / ledger::snapshot::PACE_EVERY;
+    assert!(expected >= 2, "a state of {} bytes is big enough to pace", paced.len());
+    assert!((expected - 1..=expected).contains(&paces), "{paces} paces for {} bytes", paced.len());
 }

@@ -11,6 +11,7 @@
 //! - [`type_config`]: [`TypeConfig`]; an entry carries a [`LedgerBatch`]
 //!   of commands, applying it answers a [`BatchResponse`].
 //! - [`group`]: [`GroupId`], the opaque name of a group.
+//! - [`snapshot_schedule`]: when each replica takes its snapshots.
 //! - [`storage`]: [`Storage`] (the process-wide database), and per group
 //!   a [`LogStore`] (`RaftLogStorage`) and a [`StateMachineStore`]
 //!   (`RaftStateMachine`).
@@ -54,9 +55,10 @@
 //!   `Raft::wait_for_recovery` is only needed by a node that must not
 //!   serve even a stale read older than the cluster's current commit;
 //!   linearizable reads (`ensure_linearizable`) are correct either way.
-//! - **Snapshots** are encoded beside apply, on a thread of the lowest CPU
-//!   priority, from a cut of the ledger taken under its lock in constant
-//!   time ([`ledger::Ledger::cut`]: its large collections are persistent),
+//! - **Snapshots** are encoded beside apply, on a thread in the idle
+//!   scheduling class, from a cut of the ledger taken under its lock in
+//!   constant time ([`ledger::Ledger::cut`]: its large collections are
+//!   persistent), when [`snapshot_schedule`] asks for them,
 //!   stored atomically as `(meta, bytes)`, and never
 //!   replaced by an older one. The bytes are a
 //!   [`GroupSnapshot`](storage::GroupSnapshot): a checksummed header with

@@ -7,11 +7,11 @@
 //! Building a snapshot walks the whole state: seconds of CPU. With one
 //! threshold for all, every replica crosses it at about the same log
 //! index, so the leader and both followers are slowed together and the
-//! group's commit latency with them. Staggered, the replicas that are not
-//! building still form a quorum at full speed (unless the building one is
-//! the leader, whose proposals then wait for it alone). Measured with
-//! `bench --duration 60 --rate 15000`, three encoders at once took about
-//! 0.8 of the machine's 2 cores and calls queued for 0.5 s.
+//! group's commit latency with them. Staggered, at most one replica of a
+//! group builds at a time, and while a follower builds, the leader and the
+//! other follower still form a quorum. Measured with `bench --duration 60
+//! --rate 15000`, three encoders at once took about 0.8 of the machine's
+//! 2 cores and calls queued for 0.5 s.
 //!
 //! The phase is the node id's golden-ratio fraction of `every`: any set of
 //! node ids spreads evenly (for ids 1, 2, 3 the phases are 0.62, 0.24 and

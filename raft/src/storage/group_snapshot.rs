@@ -67,7 +67,7 @@ impl GroupSnapshot {
     /// The snapshot's bytes: the header, then [`Ledger::snapshot`]. Walks
     /// the whole ledger: CPU work, keep it off the async threads.
     pub fn encode(&self) -> Vec<u8> {
-        encode(self.highest_node_id_used, &self.ledger.cut(), 0)
+        encode(self.highest_node_id_used, &self.ledger.cut(), 0, &mut || {})
     }
 
     /// Decodes [`GroupSnapshot::encode`] bytes, checking the header (magic,
@@ -94,15 +94,21 @@ impl GroupSnapshot {
 
 /// A group snapshot's bytes from its parts: the header, then the ledger
 /// cut's own bytes ([`StateCut::snapshot`]), written into one buffer with
-/// room for `expected_bytes` (a guess; 0 for none). Walks the whole ledger:
+/// room for `expected_bytes` (a guess; 0 for none), calling `pace` every
+/// so many bytes ([`StateCut::snapshot_after`]). Walks the whole ledger:
 /// CPU work, keep it off the async threads.
-pub(crate) fn encode(highest_node_id_used: u64, ledger: &StateCut, expected_bytes: usize) -> Vec<u8> {
+pub(crate) fn encode(
+    highest_node_id_used: u64,
+    ledger: &StateCut,
+    expected_bytes: usize,
+    pace: &mut dyn FnMut(),
+) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(expected_bytes.max(HEADER_BYTES));
     bytes.extend_from_slice(&MAGIC);
     bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     bytes.extend_from_slice(&highest_node_id_used.to_le_bytes());
     bytes.extend_from_slice(&checksum(&bytes));
-    ledger.snapshot_after(bytes)
+    ledger.snapshot_after(bytes, pace)
 }
 
 /// The header checksum: BLAKE3 of `fields`, cut to [`CHECKSUM_BYTES`].

@@ -7,14 +7,16 @@ use openraft::storage::RaftSnapshotBuilder;
 use crate::group::GroupId;
 use crate::storage::applied::AppliedCell;
 use crate::storage::snapshot_store::SnapshotStore;
-use crate::storage::{background, group_snapshot};
+use crate::storage::background::{self, DutyCycle};
+use crate::storage::group_snapshot;
 use crate::type_config::{Snapshot, SnapshotMeta, TypeConfig};
 
 /// Builds a group's snapshot without stopping apply: it takes a cut of the
 /// ledger ([`ledger::Ledger::cut`], constant time) and copies the highest
 /// node id used under the lock (a consistent cut, and the only time apply
-/// waits), then encodes them as a group snapshot on a thread of the lowest
-/// CPU priority and stores it without the lock.
+/// waits), then encodes them as a group snapshot on a thread in the idle
+/// scheduling class, paced to a quarter of the time, and stores it without
+/// the lock.
 pub struct LedgerSnapshotBuilder {
     pub(crate) group: GroupId,
     pub(crate) cell: Arc<AppliedCell>,
@@ -36,9 +38,11 @@ impl RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder {
         // grows faster between snapshots, and the buffer then never regrows.
         let last = usize::try_from(self.snapshots.size.bytes()).unwrap_or(usize::MAX);
         let expected_bytes = last.saturating_add(last / 8);
-        // Encoding walks the whole state: seconds of CPU, at the lowest priority.
+        // Encoding walks the whole state: seconds of CPU, in the idle
+        // class and spread out to a quarter of the time.
         let data = background::run("snapshot-encoder", move || {
-            group_snapshot::encode(highest_node_id_used, &cut, expected_bytes)
+            let mut duty = DutyCycle::new();
+            group_snapshot::encode(highest_node_id_used, &cut, expected_bytes, &mut || duty.pause())
         })
         .await?;
         // If a newer snapshot was installed meanwhile, it stays stored; this
