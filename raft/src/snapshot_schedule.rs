@@ -94,7 +94,7 @@ impl SnapshotSchedule {
     pub async fn run(self, raft: LedgerRaft) {
         let mut checks = tokio::time::interval(CHECK_EVERY);
         checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut pacer = Pacer::new(self.node_id, self.every, self.log.appended_bytes());
+        let mut due_check = DueCheck::new(self.node_id, self.every, self.log.appended_bytes());
         loop {
             checks.tick().await;
             let (applied, snapshot, stopped) = {
@@ -106,7 +106,7 @@ impl SnapshotSchedule {
                 return;
             }
             let snapshot = snapshot.map(|id| id.index);
-            if !pacer.due(applied, snapshot, self.log.appended_bytes(), self.stored.bytes()) {
+            if !due_check.due(applied, snapshot, self.log.appended_bytes(), self.stored.bytes()) {
                 continue;
             }
             let successor = successor(&raft.metrics().borrow_watched());
@@ -156,7 +156,7 @@ async fn hand_over(raft: &LedgerRaft, node_id: u64, successor: u64) {
 
 /// The schedule's decisions, apart from Raft and the clock.
 #[derive(Debug)]
-struct Pacer {
+struct DueCheck {
     node_id: u64,
     every: u64,
     /// The index due points are counted from, besides the last snapshot:
@@ -167,7 +167,7 @@ struct Pacer {
     log_at_snapshot: u64,
 }
 
-impl Pacer {
+impl DueCheck {
     fn new(node_id: u64, every: u64, log_bytes: u64) -> Self {
         Self { node_id, every, considered_at: 0, last_snapshot: None, log_at_snapshot: log_bytes }
     }
@@ -187,7 +187,12 @@ impl Pacer {
         self.considered_at = applied;
         let grown = log_bytes.saturating_sub(self.log_at_snapshot);
         if grown < snapshot_bytes {
-            tracing::debug!(applied, grown, snapshot_bytes, "snapshot skipped: the log grew less than the last one's size");
+            tracing::debug!(
+                applied,
+                grown,
+                snapshot_bytes,
+                "snapshot skipped: the log grew less than the last one's size"
+            );
             return false;
         }
         tracing::debug!(applied, grown, snapshot_bytes, "snapshot due");
@@ -204,7 +209,8 @@ mod tests {
         for members in [3_u64, 5] {
             let mut phases: Vec<u64> = (1..=members).map(|id| phase(id, 50_000)).collect();
             phases.sort_unstable();
-            let gaps = phases.windows(2).map(|w| w[1] - w[0]).chain([50_000 - phases[members as usize - 1] + phases[0]]);
+            let gaps =
+                phases.windows(2).map(|w| w[1] - w[0]).chain([50_000 - phases[members as usize - 1] + phases[0]]);
             let smallest = gaps.min().unwrap();
             assert!(smallest >= 50_000 / (2 * members), "{members} members: phases {phases:?}");
         }
@@ -240,20 +246,20 @@ mod tests {
     fn a_snapshot_waits_until_the_log_has_grown_by_the_last_ones_size() {
         let (node, every) = (1, 100);
         let phase = phase(node, every);
-        let mut pacer = Pacer::new(node, every, 0);
-        assert!(!pacer.due(phase - 1, None, 5_000, 0), "not before the phase");
-        assert!(pacer.due(phase, None, 5_000, 0), "the first: nothing stored yet");
+        let mut due_check = DueCheck::new(node, every, 0);
+        assert!(!due_check.due(phase - 1, None, 5_000, 0), "not before the phase");
+        assert!(due_check.due(phase, None, 5_000, 0), "the first: nothing stored yet");
         // Built at `phase`, 8,000 bytes; the log has 5,000 bytes then.
         let first = Some(phase);
-        assert!(!pacer.due(phase + 50, first, 5_000, 8_000));
+        assert!(!due_check.due(phase + 50, first, 5_000, 8_000));
         // The next due point: only 7,999 bytes appended since.
-        assert!(!pacer.due(phase + every, first, 12_999, 8_000), "the log grew less than the snapshot");
-        assert!(!pacer.due(phase + every + 60, first, 20_000, 8_000), "between due points");
-        assert!(pacer.due(phase + 2 * every, first, 20_000, 8_000), "grown enough, at the next due point");
+        assert!(!due_check.due(phase + every, first, 12_999, 8_000), "the log grew less than the snapshot");
+        assert!(!due_check.due(phase + every + 60, first, 20_000, 8_000), "between due points");
+        assert!(due_check.due(phase + 2 * every, first, 20_000, 8_000), "grown enough, at the next due point");
         // A newer snapshot (installed from the leader) restarts the count.
         let installed = Some(phase + 2 * every + 30);
-        assert!(!pacer.due(phase + 3 * every, installed, 21_000, 1_000));
-        assert!(pacer.due(phase + 4 * every, installed, 22_000, 1_000));
+        assert!(!due_check.due(phase + 3 * every, installed, 21_000, 1_000));
+        assert!(due_check.due(phase + 4 * every, installed, 22_000, 1_000));
     }
 
     #[test]

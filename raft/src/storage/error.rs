@@ -52,10 +52,9 @@ impl From<StoreError> for io::Error {
     fn from(error: StoreError) -> Self {
         let kind = match error {
             StoreError::Corrupt { .. } => io::ErrorKind::InvalidData,
-            StoreError::RocksDb(_)
-            | StoreError::File { .. }
-            | StoreError::SyncFailed
-            | StoreError::FlusherStopped => io::ErrorKind::Other,
+            StoreError::RocksDb(_) | StoreError::File { .. } | StoreError::SyncFailed | StoreError::FlusherStopped => {
+                io::ErrorKind::Other
+            }
         };
         io::Error::new(kind, error)
     }

@@ -50,10 +50,10 @@ pub use self::db::{IfMissing, NodeIdentity, OpenError};
 pub use self::disk_faults::{DiskFaultConfig, DiskFaults};
 pub use self::error::StoreError;
 pub use self::group_snapshot::{GroupSnapshot, SnapshotDamage};
-pub use self::snapshot_store::StoredSnapshotSize;
 pub use self::log_store::LogStore;
 pub use self::snapshot_builder::LedgerSnapshotBuilder;
 pub use self::snapshot_check::{SnapshotRejected, verify_snapshot};
+pub use self::snapshot_store::StoredSnapshotSize;
 pub use self::state_machine::StateMachineStore;
 use crate::group::GroupId;
 

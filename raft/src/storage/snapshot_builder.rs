@@ -6,9 +6,9 @@ use openraft::storage::RaftSnapshotBuilder;
 
 use crate::group::GroupId;
 use crate::storage::applied::AppliedCell;
-use crate::storage::snapshot_store::SnapshotStore;
 use crate::storage::background::{self, DutyCycle};
 use crate::storage::group_snapshot;
+use crate::storage::snapshot_store::SnapshotStore;
 use crate::type_config::{Snapshot, SnapshotMeta, TypeConfig};
 
 /// Builds a group's snapshot without stopping apply: it takes a cut of the

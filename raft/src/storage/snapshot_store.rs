@@ -16,8 +16,8 @@ use tokio::sync::Mutex;
 
 use crate::group::GroupId;
 use crate::storage::Shared;
-use crate::storage::codec::{decode, encode};
 use crate::storage::background;
+use crate::storage::codec::{decode, encode};
 use crate::storage::db::{self, ColumnFamily};
 use crate::storage::error::StoreError;
 use crate::storage::keys::GroupKeys;
