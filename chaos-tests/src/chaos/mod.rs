@@ -233,14 +233,27 @@ fn region_name(index: u64, count: u64) -> String {
     if count == 1 { REGION.to_owned() } else { format!("{REGION}-{index}") }
 }
 
-/// The nodes' settings for a run: fault injection on; with the
-/// crash-during-snapshot fault, no log kept behind a snapshot, so that a new
-/// learner can only catch up by one; the unsafe test mode when asked for.
+/// Applied entries between a replica's own snapshots in chaos runs: a few
+/// hundred a second are applied, so every replica snapshots several times
+/// in a run, and every leader hands leadership over before each of its
+/// own, under whatever fault the scenario injects.
+const SNAPSHOT_EVERY: u64 = 500;
+
+/// Log entries kept behind those snapshots: more than a run appends, so
+/// the model-replay checker can still read a whole log.
+const LOGS_KEPT: u64 = 1_000_000;
+
+/// The nodes' settings for a run: fault injection on; the unsafe test
+/// mode when asked for. With the crash-during-snapshot fault, no log kept
+/// behind a snapshot, so that a new learner can only catch up by one (the
+/// fault takes its own snapshots); otherwise a snapshot every
+/// [`SNAPSHOT_EVERY`] entries with the whole log kept.
 fn node_tuning(config: &RunConfig) -> NodeTuning {
-    let snapshots = config.scenario.faults().contains(&nemesis::Fault::SnapshotCrash);
+    let snapshot_crash = config.scenario.faults().contains(&nemesis::Fault::SnapshotCrash);
     NodeTuning {
         fault_injection: true,
-        logs_kept_after_snapshot: snapshots.then_some(0),
+        logs_kept_after_snapshot: Some(if snapshot_crash { 0 } else { LOGS_KEPT }),
+        snapshot_every: (!snapshot_crash).then_some(SNAPSHOT_EVERY),
         unsafe_ack_before_commit: config.unsafe_ack_before_commit,
         ..NodeTuning::default()
     }

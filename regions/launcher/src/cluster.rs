@@ -157,6 +157,10 @@ pub struct NodeTuning {
     /// Small values make a lagging or new replica catch up by a snapshot
     /// (the chaos harness's crash-during-snapshot fault needs that).
     pub logs_kept_after_snapshot: Option<u64>,
+    /// `raft.snapshot_every`: applied entries between a replica's own
+    /// snapshots. Small values make snapshots, and a leader's hand-over
+    /// before each of its own, happen within a short run.
+    pub snapshot_every: Option<u64>,
 }
 
 /// What to launch.
@@ -320,7 +324,10 @@ struct NodeConfigFile<'a> {
 
 #[derive(Debug, Serialize)]
 struct RaftFile {
-    logs_kept_after_snapshot: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logs_kept_after_snapshot: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot_every: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -363,7 +370,12 @@ pub fn node_config(spec: &ClusterSpec, addrs: &NodeAddrs, all: &[NodeAddrs]) -> 
             service: &spec.tokens.service,
             warehouses: &spec.tokens.warehouses,
         },
-        raft: spec.tuning.logs_kept_after_snapshot.map(|kept| RaftFile { logs_kept_after_snapshot: kept }),
+        raft: (spec.tuning.logs_kept_after_snapshot.is_some() || spec.tuning.snapshot_every.is_some()).then_some(
+            RaftFile {
+                logs_kept_after_snapshot: spec.tuning.logs_kept_after_snapshot,
+                snapshot_every: spec.tuning.snapshot_every,
+            },
+        ),
     };
     toml::to_string(&file).expect("a config of strings, numbers and tables always serializes")
 }
