@@ -6,7 +6,7 @@
 
 use openraft::async_runtime::WatchReceiver;
 
-use super::support::{self, Region, WAREHOUSE_TOKEN};
+use super::support::{self, Region, TIMEOUT, WAREHOUSE_TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_replica_is_replaced_by_a_new_one_rebuilt_by_snapshot_while_writes_continue() {
@@ -36,8 +36,17 @@ async fn a_lost_replica_is_replaced_by_a_new_one_rebuilt_by_snapshot_while_write
     region.add_learner(replacement).await;
     voters.push(replacement);
     region.change_voters(voters).await;
-    let stats = region.running[&replacement].transport().stats();
-    assert!(stats.snapshots_installed >= 1, "the new replica was rebuilt from a snapshot: {stats:?}");
+    // The membership change commits with the two old voters while the new
+    // one may still be storing the snapshot it received: wait for it.
+    let transport = region.running[&replacement].transport();
+    let installed = tokio::time::timeout(TIMEOUT, async {
+        while transport.stats().snapshots_installed == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let stats = transport.stats();
+    assert!(installed.is_ok(), "the new replica was rebuilt from a snapshot: {stats:?}");
 
     let acknowledged = writer.stop().await;
     assert!(acknowledged > 1, "writes went on during the change");
