@@ -66,6 +66,8 @@ pub(crate) struct SnapshotStore {
     /// across compare and write, which is what keeps the stored snapshot
     /// moving forward only.
     stored: Mutex<Option<SnapshotMeta>>,
+    /// The stored snapshot's size, shared with the snapshot schedule and
+    /// the builder (which sizes its buffer by it).
     pub(crate) size: StoredSnapshotSize,
 }
 
