@@ -11,6 +11,7 @@
 //! - [`type_config`]: [`TypeConfig`]; an entry carries a [`LedgerBatch`]
 //!   of commands, applying it answers a [`BatchResponse`].
 //! - [`group`]: [`GroupId`], the opaque name of a group.
+//! - [`leadership`]: handing a group's leadership to another voter.
 //! - [`snapshot_schedule`]: when each replica takes its snapshots.
 //! - [`storage`]: [`Storage`] (the process-wide database), and per group
 //!   a [`LogStore`] (`RaftLogStorage`) and a [`StateMachineStore`]
@@ -103,6 +104,7 @@
 #![deny(missing_docs)]
 
 pub mod group;
+pub mod leadership;
 pub mod snapshot_schedule;
 pub mod storage;
 pub mod transport;

@@ -36,6 +36,7 @@ use std::time::Duration;
 use openraft::RaftMetrics;
 use openraft::async_runtime::WatchReceiver;
 
+use crate::leadership;
 use crate::storage::{LogStore, StoredSnapshotSize};
 use crate::transport::LedgerRaft;
 
@@ -136,21 +137,13 @@ fn successor(metrics: &RaftMetrics<crate::TypeConfig>) -> Option<u64> {
         .map(|(id, _)| *id)
 }
 
-/// Asks `successor` to take over leadership from `node_id` and waits a
-/// little for it; a failed or slow hand-over only means this node builds
-/// while leading.
+/// Hands leadership to `successor` and waits a little for it; a failed
+/// or slow hand-over only means this node builds while leading.
 async fn hand_over(raft: &LedgerRaft, node_id: u64, successor: u64) {
-    if let Err(error) = raft.trigger().transfer_leader(successor).await {
-        tracing::debug!(%error, successor, "no hand-over before the snapshot");
-        return;
-    }
-    let handed_over = raft
-        .wait(Some(HAND_OVER_WITHIN))
-        .metrics(|m| m.current_leader.is_some_and(|leader| leader != node_id), "leadership handed over")
-        .await;
-    match handed_over {
-        Ok(_) => tracing::info!(successor, "handed leadership over before building a snapshot"),
-        Err(error) => tracing::info!(%error, successor, "building a snapshot while leading: no hand-over"),
+    match leadership::hand_over(raft, node_id, successor, HAND_OVER_WITHIN).await {
+        Ok(Some(leader)) => tracing::info!(successor = leader, "handed leadership over before building a snapshot"),
+        Ok(None) => tracing::info!(successor, "building a snapshot while leading: no hand-over in time"),
+        Err(error) => tracing::debug!(%error, successor, "no hand-over before the snapshot: Raft is stopping"),
     }
 }
 

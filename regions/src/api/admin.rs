@@ -365,22 +365,10 @@ impl Admin for AdminService {
         if !metrics.membership_config.membership().voter_ids().any(|id| id == to) {
             return Err(invalid_field("to_node_id", format!("node {to} is not a voter of the group")));
         }
-        self.ctx.region.raft().trigger().transfer_leader(to).await.map_err(|e| Status::unavailable(e.to_string()))?;
-        let mut changes = self.ctx.region.raft().metrics();
-        let handed_over = tokio::time::timeout(self.ctx.region.deadline(), async {
-            loop {
-                let leader = changes.borrow_watched().current_leader;
-                if leader.is_some_and(|l| l != metrics.id) {
-                    return leader;
-                }
-                if changes.changed().await.is_err() {
-                    return None;
-                }
-            }
-        })
-        .await
-        .ok()
-        .flatten();
+        let handed_over =
+            raft::leadership::hand_over(self.ctx.region.raft(), metrics.id, to, self.ctx.region.deadline())
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?;
         Ok(Response::new(pb::TransferLeadershipResponse { leader_id: handed_over }))
     }
 
