@@ -6,6 +6,8 @@
 //! checks all three, then the ledger's invariants, before the state is used:
 //! a damaged snapshot is refused, never served.
 
+use std::ops::ControlFlow;
+
 use crate::invariants::InvariantViolation;
 use crate::ledger::{Ledger, State};
 
@@ -51,16 +53,17 @@ impl StateCut {
     /// The state as self-checking bytes, as [`Ledger::snapshot`] encodes
     /// it. Walks the whole state: CPU work for a blocking thread.
     pub fn snapshot(&self) -> Vec<u8> {
-        encode_after(&self.state, Vec::new(), &mut || {})
+        encode_whole(&self.state)
     }
 
     /// [`StateCut::snapshot`]'s bytes appended to `bytes`, calling `pace`
     /// after every [`PACE_EVERY`] bytes written, where the caller may pause
-    /// to spread the encoding over time. Given room for the bytes, the
-    /// buffer never regrows: regrowing copies what was written so far into
-    /// new memory, each time, and a snapshot is 100 MB at a few hundred
-    /// thousand holds.
-    pub fn snapshot_after(&self, bytes: Vec<u8>, pace: &mut dyn FnMut()) -> Vec<u8> {
+    /// to spread the encoding over time, or stop it: `None` if `pace`
+    /// broke off (a node that is stopping need not finish a snapshot that
+    /// takes seconds). Given room for the bytes, the buffer never regrows:
+    /// regrowing copies what was written so far into new memory, each
+    /// time, and a snapshot is 100 MB at a few hundred thousand holds.
+    pub fn snapshot_after(&self, bytes: Vec<u8>, pace: &mut dyn FnMut() -> ControlFlow<()>) -> Option<Vec<u8>> {
         encode_after(&self.state, bytes, pace)
     }
 }
@@ -70,19 +73,25 @@ impl StateCut {
 pub const PACE_EVERY: usize = 64 * 1024;
 
 /// postcard's output for a snapshot: appends to a `Vec`, calling `pace`
-/// every [`PACE_EVERY`] bytes.
+/// every [`PACE_EVERY`] bytes, and fails once `pace` breaks off.
 struct Paced<'a> {
     bytes: Vec<u8>,
     next_pace_at: usize,
-    pace: &'a mut dyn FnMut(),
+    pace: &'a mut dyn FnMut() -> ControlFlow<()>,
+    stopped: &'a mut bool,
 }
 
 impl Paced<'_> {
-    fn written(&mut self) {
+    fn written(&mut self) -> postcard::Result<()> {
         if self.bytes.len() >= self.next_pace_at {
-            (self.pace)();
             self.next_pace_at = self.bytes.len() + PACE_EVERY;
+            if (self.pace)().is_break() {
+                *self.stopped = true;
+                // Any error ends postcard's walk; `stopped` tells it from a real one.
+                return Err(postcard::Error::SerializeBufferFull);
+            }
         }
+        Ok(())
     }
 }
 
@@ -91,14 +100,12 @@ impl postcard::ser_flavors::Flavor for Paced<'_> {
 
     fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
         self.bytes.push(byte);
-        self.written();
-        Ok(())
+        self.written()
     }
 
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
         self.bytes.extend_from_slice(data);
-        self.written();
-        Ok(())
+        self.written()
     }
 
     fn finalize(self) -> postcard::Result<Vec<u8>> {
@@ -106,24 +113,34 @@ impl postcard::ser_flavors::Flavor for Paced<'_> {
     }
 }
 
+/// The snapshot bytes of `state`, unpaced.
+fn encode_whole(state: &State) -> Vec<u8> {
+    encode_after(state, Vec::new(), &mut || ControlFlow::Continue(())).expect("an unpaced encoding never stops")
+}
+
 /// Appends to `bytes`: magic, version, the canonical encoding of `state`,
-/// checksum (of those three).
-fn encode_after(state: &State, mut bytes: Vec<u8>, pace: &mut dyn FnMut()) -> Vec<u8> {
+/// checksum (of those three); `None` if `pace` broke off.
+fn encode_after(state: &State, mut bytes: Vec<u8>, pace: &mut dyn FnMut() -> ControlFlow<()>) -> Option<Vec<u8>> {
     let start = bytes.len();
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     let next_pace_at = bytes.len() + PACE_EVERY;
-    let output = Paced { bytes, next_pace_at, pace };
-    let mut bytes = postcard::serialize_with_flavor(state, output).expect("encoding into memory cannot fail");
+    let mut stopped = false;
+    let output = Paced { bytes, next_pace_at, pace, stopped: &mut stopped };
+    let encoded = postcard::serialize_with_flavor(state, output);
+    if stopped {
+        return None;
+    }
+    let mut bytes = encoded.expect("encoding into memory cannot fail");
     let checksum = blake3::hash(&bytes[start..]);
     bytes.extend_from_slice(checksum.as_bytes());
-    bytes
+    Some(bytes)
 }
 
 impl Ledger {
     /// The state as self-checking bytes, for Raft snapshots.
     pub fn snapshot(&self) -> Vec<u8> {
-        encode_after(&self.state, Vec::new(), &mut || {})
+        encode_whole(&self.state)
     }
 
     /// The state as it is now, to encode later without holding up apply.

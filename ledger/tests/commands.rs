@@ -2,6 +2,8 @@
 //! time. Every rejection is also checked to change nothing but the
 //! idempotency table: no partial state change.
 
+use std::ops::ControlFlow;
+
 use ledger::carts::Cart;
 use ledger::checkouts::CheckoutStatus;
 use ledger::command::{
@@ -638,7 +640,7 @@ fn snapshots_restore_exactly_and_refuse_corruption() {
     // A cut's bytes are the same, alone or after a caller's header.
     let cut = region.ledger.cut();
     assert_eq!(cut.snapshot(), bytes);
-    let after = cut.snapshot_after(b"header".to_vec(), &mut || {});
+    let after = cut.snapshot_after(b"header".to_vec(), &mut || ControlFlow::Continue(())).unwrap();
     assert_eq!(after.strip_prefix(b"header".as_slice()), Some(bytes.as_slice()));
 }
 
@@ -651,9 +653,22 @@ fn a_paced_snapshot_calls_its_pace_every_so_many_bytes_and_encodes_the_same() {
     }
     let cut = region.ledger.cut();
     let mut paces = 0;
-    let paced = cut.snapshot_after(Vec::new(), &mut || paces += 1);
+    let paced = cut
+        .snapshot_after(Vec::new(), &mut || {
+            paces += 1;
+            ControlFlow::Continue(())
+        })
+        .unwrap();
     assert_eq!(paced, region.ledger.snapshot());
     let expected = paced.len() / ledger::snapshot::PACE_EVERY;
     assert!(expected >= 2, "a state of {} bytes is big enough to pace", paced.len());
     assert!((expected - 1..=expected).contains(&paces), "{paces} paces for {} bytes", paced.len());
+
+    // A pace that breaks off stops the walk there: no bytes, no more paces.
+    let mut paces = 0;
+    let stopped = cut.snapshot_after(Vec::new(), &mut || {
+        paces += 1;
+        if paces == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    });
+    assert_eq!((stopped, paces), (None, 2));
 }

@@ -18,7 +18,8 @@
 //! 0.85 of the interval), with nothing to coordinate.
 //!
 //! A leader hands leadership to its most caught-up follower before it
-//! builds. While a cut of the ledger is being encoded, every apply that
+//! builds, and a replica that comes to lead while it builds (a hand-over
+//! or an election chose it) hands it on, once per build. While a cut of the ledger is being encoded, every apply that
 //! changes a node the cut shares copies it (copy on write), and the
 //! leader's apply is on every write's path, a follower's on none: in 60 s
 //! and 180 s benchmark runs the leader's own snapshots made the worst
@@ -37,7 +38,7 @@ use openraft::RaftMetrics;
 use openraft::async_runtime::WatchReceiver;
 
 use crate::leadership;
-use crate::storage::{LogStore, StoredSnapshotSize};
+use crate::storage::{LogStore, SnapshotBuilds, StoredSnapshotSize};
 use crate::transport::LedgerRaft;
 
 /// How often the schedule looks at how far the replica has applied. At
@@ -84,6 +85,8 @@ pub struct SnapshotSchedule {
     pub log: LogStore,
     /// The size of the group's stored snapshot on this node.
     pub stored: StoredSnapshotSize,
+    /// The group's snapshot builds on this node.
+    pub builds: SnapshotBuilds,
 }
 
 impl SnapshotSchedule {
@@ -96,6 +99,8 @@ impl SnapshotSchedule {
         let mut checks = tokio::time::interval(CHECK_EVERY);
         checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut due_check = DueCheck::new(self.node_id, self.every, self.log.appended_bytes());
+        // The build during which this node last handed leadership on.
+        let mut handed_on_in = None;
         loop {
             checks.tick().await;
             let (applied, snapshot, stopped) = {
@@ -106,13 +111,26 @@ impl SnapshotSchedule {
             if stopped {
                 return;
             }
+            if self.builds.running() {
+                // In 90 s benchmark runs, hand-overs chose replicas that
+                // were building half the time: the worst stalls of a run.
+                let build = self.builds.started_count();
+                let successor = successor(&raft.metrics().borrow_watched());
+                if handed_on_in != Some(build)
+                    && let Some(successor) = successor
+                {
+                    handed_on_in = Some(build);
+                    hand_over(&raft, self.node_id, successor, "while building a snapshot").await;
+                }
+                continue;
+            }
             let snapshot = snapshot.map(|id| id.index);
             if !due_check.due(applied, snapshot, self.log.appended_bytes(), self.stored.bytes()) {
                 continue;
             }
             let successor = successor(&raft.metrics().borrow_watched());
             if let Some(successor) = successor {
-                hand_over(&raft, self.node_id, successor).await;
+                hand_over(&raft, self.node_id, successor, "before building a snapshot").await;
             }
             if let Err(error) = raft.trigger().snapshot().await {
                 tracing::debug!(%error, "snapshot not requested: Raft is stopping");
@@ -138,12 +156,13 @@ fn successor(metrics: &RaftMetrics<crate::TypeConfig>) -> Option<u64> {
 }
 
 /// Hands leadership to `successor` and waits a little for it; a failed
-/// or slow hand-over only means this node builds while leading.
-async fn hand_over(raft: &LedgerRaft, node_id: u64, successor: u64) {
+/// or slow hand-over only means this node builds while leading. `when`
+/// says which of the schedule's hand-overs it is, for the log.
+async fn hand_over(raft: &LedgerRaft, node_id: u64, successor: u64, when: &str) {
     match leadership::hand_over(raft, node_id, successor, HAND_OVER_WITHIN).await {
-        Ok(Some(leader)) => tracing::info!(successor = leader, "handed leadership over before building a snapshot"),
+        Ok(Some(leader)) => tracing::info!(successor = leader, "handed leadership over {when}"),
         Ok(None) => tracing::info!(successor, "building a snapshot while leading: no hand-over in time"),
-        Err(error) => tracing::debug!(%error, successor, "no hand-over before the snapshot: Raft is stopping"),
+        Err(error) => tracing::debug!(%error, successor, "no hand-over {when}: Raft is stopping"),
     }
 }
 

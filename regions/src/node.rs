@@ -135,6 +135,7 @@ impl RegionNode {
             every: config.raft.snapshot_every,
             log: log.clone(),
             stored: state_machine.stored_snapshot_size(),
+            builds: state_machine.snapshot_builds(),
         };
         let raft_config = Arc::new(config.raft_config().validate().map_err(|e| StartError::Raft(e.to_string()))?);
         let raft = Raft::new(config.node_id, raft_config, transport.network(group.clone()), log.clone(), state_machine)

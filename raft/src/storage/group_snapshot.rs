@@ -13,6 +13,8 @@
 //! sends, installs or loads is in this format, and this module is the only
 //! code that writes or reads it.
 
+use std::ops::ControlFlow;
+
 use ledger::Ledger;
 use ledger::snapshot::{SnapshotError, StateCut};
 
@@ -67,7 +69,8 @@ impl GroupSnapshot {
     /// The snapshot's bytes: the header, then [`Ledger::snapshot`]. Walks
     /// the whole ledger: CPU work, keep it off the async threads.
     pub fn encode(&self) -> Vec<u8> {
-        encode(self.highest_node_id_used, &self.ledger.cut(), 0, &mut || {})
+        encode(self.highest_node_id_used, &self.ledger.cut(), 0, &mut || ControlFlow::Continue(()))
+            .expect("an unpaced encoding never stops")
     }
 
     /// Decodes [`GroupSnapshot::encode`] bytes, checking the header (magic,
@@ -95,14 +98,14 @@ impl GroupSnapshot {
 /// A group snapshot's bytes from its parts: the header, then the ledger
 /// cut's own bytes ([`StateCut::snapshot`]), written into one buffer with
 /// room for `expected_bytes` (a guess; 0 for none), calling `pace` every
-/// so many bytes ([`StateCut::snapshot_after`]). Walks the whole ledger:
-/// CPU work, keep it off the async threads.
+/// so many bytes ([`StateCut::snapshot_after`]); `None` if `pace` broke
+/// off. Walks the whole ledger: CPU work, keep it off the async threads.
 pub(crate) fn encode(
     highest_node_id_used: u64,
     ledger: &StateCut,
     expected_bytes: usize,
-    pace: &mut dyn FnMut(),
-) -> Vec<u8> {
+    pace: &mut dyn FnMut() -> ControlFlow<()>,
+) -> Option<Vec<u8>> {
     let mut bytes = Vec::with_capacity(expected_bytes.max(HEADER_BYTES));
     bytes.extend_from_slice(&MAGIC);
     bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());

@@ -14,7 +14,8 @@
 //!   membership, highest node id used) and [`LedgerReader`].
 //! - `group_snapshot`: [`GroupSnapshot`], the snapshot bytes: a checked
 //!   header (the highest node id used) before the ledger's own bytes.
-//! - `snapshot_builder`: [`LedgerSnapshotBuilder`], building beside apply.
+//! - `snapshot_builder`: [`LedgerSnapshotBuilder`], building beside apply,
+//!   and [`SnapshotBuilds`], whether one runs and the signal abandoning it.
 //! - `snapshot_check`: [`verify_snapshot`], before bytes become state.
 //! - `snapshot_store`: a group's stored snapshot, never moved backwards.
 //! - `disk_faults`: [`DiskFaults`], slow or failing syncs for chaos tests.
@@ -51,7 +52,7 @@ pub use self::disk_faults::{DiskFaultConfig, DiskFaults};
 pub use self::error::StoreError;
 pub use self::group_snapshot::{GroupSnapshot, SnapshotDamage};
 pub use self::log_store::LogStore;
-pub use self::snapshot_builder::LedgerSnapshotBuilder;
+pub use self::snapshot_builder::{LedgerSnapshotBuilder, SnapshotBuilds};
 pub use self::snapshot_check::{SnapshotRejected, verify_snapshot};
 pub use self::snapshot_store::StoredSnapshotSize;
 pub use self::state_machine::StateMachineStore;

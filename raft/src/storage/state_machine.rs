@@ -21,7 +21,7 @@ use crate::storage::Shared;
 use crate::storage::applied::{AppliedCell, AppliedState, LedgerReader};
 use crate::storage::db::OpenError;
 use crate::storage::error::StoreError;
-use crate::storage::snapshot_builder::LedgerSnapshotBuilder;
+use crate::storage::snapshot_builder::{LedgerSnapshotBuilder, SnapshotBuilds};
 use crate::storage::snapshot_check::{SnapshotRejected, verify_snapshot};
 use crate::storage::snapshot_store::{Saved, SnapshotStore, StoredSnapshotSize};
 use crate::type_config::{LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
@@ -34,6 +34,15 @@ pub struct StateMachineStore {
     region: String,
     cell: Arc<AppliedCell>,
     snapshots: Arc<SnapshotStore>,
+    builds: SnapshotBuilds,
+}
+
+impl Drop for StateMachineStore {
+    /// openraft drops its state machine when Raft stops: a build still
+    /// running is abandoned rather than awaited.
+    fn drop(&mut self) {
+        self.builds.abandon();
+    }
 }
 
 impl Debug for StateMachineStore {
@@ -75,7 +84,13 @@ impl StateMachineStore {
                 }
             }
         };
-        Ok(Self { group, region, cell: Arc::new(AppliedCell::new(state)), snapshots: Arc::new(snapshots) })
+        Ok(Self {
+            group,
+            region,
+            cell: Arc::new(AppliedCell::new(state)),
+            snapshots: Arc::new(snapshots),
+            builds: SnapshotBuilds::default(),
+        })
     }
 
     /// The group this state machine belongs to.
@@ -86,6 +101,11 @@ impl StateMachineStore {
     /// A handle for reading the ledger while openraft owns the state machine.
     pub fn reader(&self) -> LedgerReader {
         LedgerReader { cell: Arc::clone(&self.cell) }
+    }
+
+    /// A handle on the group's snapshot builds on this node.
+    pub fn snapshot_builds(&self) -> SnapshotBuilds {
+        self.builds.clone()
     }
 
     /// A handle on the size of the group's stored snapshot.
@@ -132,6 +152,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             group: self.group.clone(),
             cell: Arc::clone(&self.cell),
             snapshots: Arc::clone(&self.snapshots),
+            builds: self.builds.clone(),
         }
     }
 

@@ -150,3 +150,27 @@ async fn a_damaged_stored_snapshot_stops_the_group_from_opening() {
     assert!(matches!(error, raft::storage::OpenError::CorruptSnapshot { .. }), "{error:?}");
     assert!(error.to_string().contains("wipe this node's data dir"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_whose_state_machine_is_dropped_is_abandoned_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = support::open(dir.path());
+    let entries = support::ledger_log(1, 800);
+    // The same state, built to the end: big enough to pause in.
+    let (_, mut whole) = support::stores(&storage, "region/eu-west-whole");
+    support::apply(&mut whole, entries.clone()).await;
+    let built = build(&mut whole).await;
+    assert!(built.snapshot.len() > 2 * ledger::snapshot::PACE_EVERY, "{} bytes", built.snapshot.len());
+
+    let (_, mut state_machine) = support::stores(&storage, "region/eu-west");
+    support::apply(&mut state_machine, entries).await;
+    let builds = state_machine.snapshot_builds();
+    let mut builder = state_machine.get_snapshot_builder().await;
+    // openraft drops the state machine when Raft stops; the build was spawned before.
+    drop(state_machine);
+    let error = builder.build_snapshot().await.expect_err("an abandoned build");
+    assert!(error.to_string().contains("abandoned"), "{error}");
+    assert_eq!((builds.started_count(), builds.running()), (1, false));
+    let (_, mut reopened) = support::stores(&storage, "region/eu-west");
+    assert!(reopened.get_current_snapshot().await.unwrap().is_none(), "nothing stored");
+}
