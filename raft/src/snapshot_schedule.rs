@@ -101,11 +101,17 @@ impl SnapshotSchedule {
         let mut due_check = DueCheck::new(self.node_id, self.every, self.log.appended_bytes());
         // The build during which this node last handed leadership on.
         let mut handed_on_in = None;
+        // The last other node seen leading: the one that handed leadership
+        // here, if any, and likely building a snapshot itself.
+        let mut other_leader = None;
         loop {
             checks.tick().await;
             let (applied, snapshot, stopped) = {
                 let metrics = raft.metrics();
                 let m = metrics.borrow_watched();
+                if let Some(leader) = m.current_leader.filter(|leader| *leader != self.node_id) {
+                    other_leader = Some(leader);
+                }
                 (m.last_applied.map_or(0, |id| id.index), m.snapshot, m.running_state.is_err())
             };
             if stopped {
@@ -115,7 +121,7 @@ impl SnapshotSchedule {
                 // In 90 s benchmark runs, hand-overs chose replicas that
                 // were building half the time: the worst stalls of a run.
                 let build = self.builds.started_count();
-                let successor = successor(&raft.metrics().borrow_watched());
+                let successor = successor(&raft.metrics().borrow_watched(), other_leader);
                 if handed_on_in != Some(build)
                     && let Some(successor) = successor
                 {
@@ -128,7 +134,7 @@ impl SnapshotSchedule {
             if !due_check.due(applied, snapshot, self.log.appended_bytes(), self.stored.bytes()) {
                 continue;
             }
-            let successor = successor(&raft.metrics().borrow_watched());
+            let successor = successor(&raft.metrics().borrow_watched(), None);
             if let Some(successor) = successor {
                 hand_over(&raft, self.node_id, successor, "before building a snapshot").await;
             }
@@ -140,18 +146,35 @@ impl SnapshotSchedule {
     }
 }
 
-/// The voter to hand leadership to before building a snapshot, if this
-/// node leads and has one: the follower that has replicated the most.
-fn successor(metrics: &RaftMetrics<crate::TypeConfig>) -> Option<u64> {
+/// The voter to hand leadership to, if this node leads and has one (see
+/// [`pick_successor`]).
+fn successor(metrics: &RaftMetrics<crate::TypeConfig>, avoid: Option<u64>) -> Option<u64> {
     if metrics.current_leader != Some(metrics.id) {
         return None;
     }
     let membership = metrics.membership_config.membership();
     let matched = metrics.replication.as_ref()?;
-    matched
+    let followers = matched
         .iter()
         .filter(|(id, _)| **id != metrics.id && membership.voter_ids().any(|voter| voter == **id))
-        .max_by_key(|(_, log_id)| log_id.map(|id| id.index))
+        .map(|(id, log_id)| (*id, log_id.map_or(0, |log_id| log_id.index)));
+    pick_successor(followers, avoid)
+}
+
+/// How far behind the most caught-up follower another may be and still
+/// be chosen over it: a few dozen Raft entries at full load.
+const CAUGHT_UP_WITHIN: u64 = 1_000;
+
+/// Of the voting followers, with the index each has replicated up to: the
+/// most caught-up one, but not `avoid` (the node that handed leadership
+/// here) if another is caught up too (within [`CAUGHT_UP_WITHIN`]).
+fn pick_successor(followers: impl Iterator<Item = (u64, u64)>, avoid: Option<u64>) -> Option<u64> {
+    let followers: Vec<(u64, u64)> = followers.collect();
+    let best = followers.iter().map(|(_, matched)| *matched).max()?;
+    let caught_up = |matched: u64| matched.saturating_add(CAUGHT_UP_WITHIN) >= best;
+    followers
+        .iter()
+        .max_by_key(|(id, matched)| (Some(*id) != avoid && caught_up(*matched), *matched))
         .map(|(id, _)| *id)
 }
 
@@ -215,6 +238,19 @@ impl DueCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_successor_is_the_most_caught_up_follower_but_not_the_one_avoided() {
+        let followers = [(2, 900), (3, 1_000)];
+        assert_eq!(pick_successor(followers.into_iter(), None), Some(3));
+        assert_eq!(pick_successor(followers.into_iter(), Some(2)), Some(3));
+        // The node that handed leadership over is passed over while another is caught up...
+        assert_eq!(pick_successor(followers.into_iter(), Some(3)), Some(2));
+        // ... but not for one far behind (likely down), nor when it is the only one.
+        assert_eq!(pick_successor([(2, 10), (3, 5_000)].into_iter(), Some(3)), Some(3));
+        assert_eq!(pick_successor([(3, 5_000)].into_iter(), Some(3)), Some(3));
+        assert_eq!(pick_successor([].into_iter(), None), None);
+    }
 
     #[test]
     fn the_replicas_of_a_group_are_spread_over_the_interval() {

@@ -16,10 +16,12 @@ use serde::{Deserialize, Serialize};
 use crate::storage::keys;
 use crate::storage::witness::Witness;
 
-/// The version of the on-disk layout this build reads and writes. 2: a
-/// stored snapshot is a `GroupSnapshot` (a header with the highest node id
-/// used, then the ledger's bytes), where 1 stored the ledger's bytes alone.
-const FORMAT_VERSION: u32 = 2;
+/// The version of the on-disk layout this build reads and writes. 3: each
+/// group's snapshot is a file in the data dir's `snapshots` directory,
+/// where 2 kept it in a `snapshots` column family. 2: a stored snapshot is
+/// a `GroupSnapshot` (a header with the highest node id used, then the
+/// ledger's bytes), where 1 stored the ledger's bytes alone.
+const FORMAT_VERSION: u32 = 3;
 /// First bytes of the identity record, so random bytes are never mistaken for one.
 const IDENTITY_MAGIC: &[u8; 4] = b"ILID";
 
@@ -30,18 +32,15 @@ pub(crate) enum ColumnFamily {
     Logs,
     /// Small per-group records (vote, committed, last purged) and the identity record.
     Meta,
-    /// Each group's current snapshot.
-    Snapshots,
 }
 
 impl ColumnFamily {
-    const ALL: [ColumnFamily; 3] = [ColumnFamily::Logs, ColumnFamily::Meta, ColumnFamily::Snapshots];
+    const ALL: [ColumnFamily; 2] = [ColumnFamily::Logs, ColumnFamily::Meta];
 
     fn name(self) -> &'static str {
         match self {
             ColumnFamily::Logs => "logs",
             ColumnFamily::Meta => "meta",
-            ColumnFamily::Snapshots => "snapshots",
         }
     }
 
@@ -187,6 +186,21 @@ pub enum OpenError {
         /// Why it does not restore.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A group's log is purged past its stored snapshot: its snapshot file
+    /// was lost or replaced by an older one, and with it entries this node
+    /// acknowledged.
+    #[error(
+        "the log of group {group} is purged up to index {purged}, but its stored snapshot reaches {}: the data dir lost its snapshot file (or got an older one); wipe this node's data dir and let it rejoin under a new node id",
+        .snapshot.map_or_else(|| "nothing (there is none)".to_owned(), |index| format!("only index {index}"))
+    )]
+    SnapshotMissing {
+        /// The group.
+        group: crate::GroupId,
+        /// The last purged index.
+        purged: u64,
+        /// The stored snapshot's last index, if there is one.
+        snapshot: Option<u64>,
+    },
     /// A group's stored snapshot holds another region's ledger.
     #[error(
         "the stored snapshot of group {group} holds region {found:?}, not {expected:?}: the group is configured with the wrong region, or the data dir is another deployment's"
@@ -222,7 +236,18 @@ pub(crate) fn open(path: &Path, identity: &NodeIdentity, if_missing: IfMissing) 
         _ => OpenError::RocksDb { path: path.to_owned(), source },
     };
     let options = options();
-    let families = ColumnFamily::ALL.map(|cf| ColumnFamilyDescriptor::new(cf.name(), options.clone()));
+    // Every column family the database has, ours and any an older format
+    // had (RocksDB opens a database only with all of them), so that such a
+    // data dir is refused by the format check with a clear message.
+    let mut names: Vec<String> = ColumnFamily::ALL.iter().map(|cf| cf.name().to_owned()).collect();
+    if exists {
+        for name in DB::list_cf(&options, path).map_err(rocks)? {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    let families = names.into_iter().map(|name| ColumnFamilyDescriptor::new(name, options.clone()));
     let db = DB::open_cf_descriptors(&options, path, families).map_err(rocks)?;
     verify_every_block(&db).map_err(rocks)?;
     // Before the identity check, which would stamp a database found empty.

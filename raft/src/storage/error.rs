@@ -34,9 +34,9 @@ pub enum StoreError {
         "a WAL sync failed, so writes since the last good sync may be lost; the node must restart and recover from its disk (check the disk and the kernel log)"
     )]
     SyncFailed,
-    /// A file beside the database (a snapshot's table file, before it is
-    /// ingested) could not be written or removed.
-    #[error("cannot write {path}: {detail}; check free disk space and permissions in the data dir, then restart")]
+    /// A file beside the database (a group's snapshot file) could not be
+    /// read, written or removed.
+    #[error("{path}: {detail}; check free disk space and permissions in the data dir, then restart")]
     File {
         /// The file.
         path: std::path::PathBuf,

@@ -11,7 +11,6 @@
 //! - `logs` column family: `prefix ++ index (u64 big-endian)`, so a range
 //!   scan returns entries in index order.
 //! - `meta` column family: `prefix ++ field tag` (vote, committed, last purged).
-//! - `snapshots` column family: `prefix ++ 0x01`, the group's current snapshot.
 
 use crate::group::{GroupId, MAX_GROUP_ID_BYTES};
 
@@ -71,13 +70,6 @@ impl GroupKeys {
         key.push(field as u8);
         key
     }
-
-    /// The key of the group's current snapshot in the `snapshots` column family.
-    pub(crate) fn snapshot(&self) -> Vec<u8> {
-        let mut key = self.prefix.clone();
-        key.push(1);
-        key
-    }
 }
 
 #[cfg(test)]
@@ -119,7 +111,6 @@ mod tests {
                     assert!(!(gb.log(0) <= key && key < gb.log_end()), "{a}'s key {index} inside {b}'s range");
                 }
                 assert_ne!(ga.meta(MetaField::Vote), gb.meta(MetaField::Vote));
-                assert_ne!(ga.snapshot(), gb.snapshot());
             }
         }
     }

@@ -69,6 +69,12 @@ impl LogStore {
         self.appended.load(Ordering::Relaxed)
     }
 
+    /// The last log id purged from the group's log, if any: the stored
+    /// snapshot must reach at least this far.
+    pub(crate) fn last_purged(&self) -> Result<Option<LogId>, StoreError> {
+        self.get_meta(MetaField::LastPurged, "last purged log id")
+    }
+
     fn get_meta<T: DeserializeOwned>(&self, field: MetaField, what: &'static str) -> Result<Option<T>, StoreError> {
         let db = &self.shared.db;
         match db.get_pinned_cf(ColumnFamily::Meta.handle(db), self.keys.meta(field))? {
@@ -175,7 +181,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
-        let last_purged_log_id: Option<LogId> = self.get_meta(MetaField::LastPurged, "last purged log id")?;
+        let last_purged_log_id = self.last_purged()?;
         let last_log_id = self.last_entry_id()?.or(last_purged_log_id);
         Ok(LogState { last_purged_log_id, last_log_id })
     }

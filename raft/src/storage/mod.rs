@@ -182,6 +182,7 @@ impl Storage {
     /// has one. `config` seeds the ledger of a group with no snapshot yet,
     /// and names the region every snapshot of the group must hold.
     pub fn state_machine(&self, group: GroupId, config: LedgerConfig) -> Result<StateMachineStore, OpenError> {
-        StateMachineStore::open(Arc::clone(&self.shared), group, config)
+        let purged = self.log_store(group.clone()).last_purged().map_err(OpenError::Read)?;
+        StateMachineStore::open(Arc::clone(&self.shared), group, config, purged)
     }
 }

@@ -61,7 +61,7 @@ impl RaftSnapshotBuilder<crate::TypeConfig> for LedgerSnapshotBuilder {
         .ok_or_else(|| std::io::Error::other("snapshot abandoned: the state machine is shutting down"))?;
         // If a newer snapshot was installed meanwhile, it stays stored; this
         // one is still a valid snapshot of its own position.
-        self.snapshots.save_if_newer(&meta, &data).await?;
+        let (_, data) = self.snapshots.save_if_newer(&meta, data).await?;
         Ok(Snapshot { meta, snapshot: data })
     }
 }

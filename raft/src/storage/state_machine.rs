@@ -54,12 +54,27 @@ impl Debug for StateMachineStore {
 impl StateMachineStore {
     /// Opens the group's state machine: the stored snapshot's state if there
     /// is one (checked, and refused if damaged or another region's), else an
-    /// empty ledger with `config`.
-    pub(crate) fn open(shared: Arc<Shared>, group: GroupId, config: LedgerConfig) -> Result<Self, OpenError> {
+    /// empty ledger with `config`. With the log purged up to `purged`, the
+    /// snapshot must reach that far: otherwise the entries in between are
+    /// gone from this node, and it is refused.
+    pub(crate) fn open(
+        shared: Arc<Shared>,
+        group: GroupId,
+        config: LedgerConfig,
+        purged: Option<LogId>,
+    ) -> Result<Self, OpenError> {
         let (snapshots, stored) = SnapshotStore::open(shared, group.clone()).map_err(|error| match error {
             StoreError::Corrupt { .. } => OpenError::CorruptSnapshot { group: group.clone(), source: Box::new(error) },
             error => OpenError::Read(error),
         })?;
+        let snapshot_index = stored.as_ref().and_then(|snapshot| snapshot.meta.last_log_id);
+        if purged > snapshot_index {
+            return Err(OpenError::SnapshotMissing {
+                group,
+                purged: purged.map_or(0, |id| id.index),
+                snapshot: snapshot_index.map(|id| id.index),
+            });
+        }
         let region = config.region.clone();
         let state = match stored {
             None => AppliedState {
@@ -172,7 +187,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let verified = verified?;
         // Durable before the state is replaced: once this returns, openraft
         // may report the snapshot's entries as held by this replica.
-        match self.snapshots.save_if_newer(meta, &snapshot).await? {
+        match self.snapshots.save_if_newer(meta, snapshot).await?.0 {
             Saved::Written => {}
             // openraft re-installs the stored snapshot on startup when it is
             // ahead of the applied state; nothing to store then.

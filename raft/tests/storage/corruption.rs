@@ -44,7 +44,7 @@ async fn write_and_crash(dir: &Path, image: &Path) -> Vec<Entry> {
     append_all(&storage, &entries).await;
     for file in std::fs::read_dir(dir).unwrap() {
         let file = file.unwrap().path();
-        if file.file_name().is_some_and(|name| name != "LOCK") {
+        if file.is_file() && file.file_name().is_some_and(|name| name != "LOCK") {
             std::fs::copy(&file, image.join(file.file_name().unwrap())).unwrap();
         }
     }

@@ -4,7 +4,7 @@
 use raft::Storage;
 use raft::storage::{IfMissing, OpenError};
 
-use super::support::{self, CLUSTER, NODE, with_raw_db};
+use super::support::{self, CLUSTER, NODE, with_raw_db, with_raw_db_families};
 
 const IDENTITY_KEY: &[u8] = b"\x00identity";
 
@@ -52,7 +52,7 @@ fn a_missing_data_dir_is_refused_unless_creation_is_asked_for() {
 #[test]
 fn a_damaged_identity_record_is_refused() {
     for (record, expected) in
-        [(b"garbage!".as_slice(), "bad magic"), (b"ILID\x02", "cut short"), (b"ILID\x02\x00\x00\x00\xff\xff", "")]
+        [(b"garbage!".as_slice(), "bad magic"), (b"ILID\x03", "cut short"), (b"ILID\x03\x00\x00\x00\xff\xff", "")]
     {
         let dir = tempfile::tempdir().unwrap();
         drop(support::open(dir.path()));
@@ -65,12 +65,17 @@ fn a_damaged_identity_record_is_refused() {
 
 #[test]
 fn a_record_of_another_format_is_refused() {
-    // 9: a later build's; 1: before snapshots carried the group header.
-    for found in [9_u8, 1] {
+    // 9: a later build's; 1: before snapshots carried the group header;
+    // 2: snapshots in a column family of their own, which RocksDB must
+    // open too before the format can be read.
+    for found in [9_u8, 1, 2] {
         let dir = tempfile::tempdir().unwrap();
         drop(support::open(dir.path()));
         let record = [b"ILID".as_slice(), &[found, 0, 0, 0]].concat();
-        with_raw_db(dir.path(), |db| db.put_cf(db.cf_handle("meta").unwrap(), IDENTITY_KEY, &record).unwrap());
+        let families: &[&str] = if found == 2 { &["logs", "meta", "snapshots"] } else { &["logs", "meta"] };
+        with_raw_db_families(dir.path(), families, |db| {
+            db.put_cf(db.cf_handle("meta").unwrap(), IDENTITY_KEY, &record).unwrap()
+        });
         let error = open_err(&support::config(dir.path()));
         assert!(matches!(error, OpenError::UnsupportedFormat { found: f, .. } if f == u32::from(found)), "{error:?}");
         assert!(error.to_string().contains("run a matching build"), "{error}");

@@ -4,12 +4,12 @@
 use std::io;
 
 use ledger::LedgerConfig;
-use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
+use openraft::storage::{RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
 use raft::StateMachineStore;
-use raft::storage::{SnapshotRejected, verify_snapshot};
+use raft::storage::{OpenError, SnapshotRejected, verify_snapshot};
 use raft::type_config::Snapshot;
 
-use super::support::{self, REGION, log_id, with_raw_db};
+use super::support::{self, REGION, log_id};
 
 async fn build(state_machine: &mut StateMachineStore) -> Snapshot {
     state_machine.get_snapshot_builder().await.build_snapshot().await.unwrap()
@@ -136,15 +136,15 @@ async fn a_damaged_stored_snapshot_stops_the_group_from_opening() {
         support::apply(&mut state_machine, support::ledger_log(1, 5)).await;
         build(&mut state_machine).await;
     }
-    // The group's snapshot record (`[len] ++ id ++ 0x01`, see `storage::keys`), one byte flipped near its end.
-    let key = [&[14u8][..], b"region/eu-west", &[1]].concat();
-    with_raw_db(dir.path(), |db| {
-        let cf = db.cf_handle("snapshots").unwrap();
-        let mut record = db.get_cf(cf, &key).unwrap().expect("the stored snapshot");
-        let last = record.len() - 1;
-        record[last] ^= 1;
-        db.put_cf(cf, &key, record).unwrap();
-    });
+    // The group's snapshot file (see `storage::snapshot_store`), one byte flipped in its middle.
+    let file = dir.path().join("snapshots").join(format!(
+        "region_eu-west-{}.snapshot",
+        &blake3::hash(b"region/eu-west").to_hex()[..16]
+    ));
+    let mut bytes = std::fs::read(&file).expect("the stored snapshot");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&file, bytes).unwrap();
     let storage = support::open(dir.path());
     let error = storage.state_machine(support::group("region/eu-west"), support::ledger_config()).expect_err("refused");
     assert!(matches!(error, raft::storage::OpenError::CorruptSnapshot { .. }), "{error:?}");
@@ -173,4 +173,27 @@ async fn a_build_whose_state_machine_is_dropped_is_abandoned_and_stores_nothing(
     assert_eq!((builds.started_count(), builds.running()), (1, false));
     let (_, mut reopened) = support::stores(&storage, "region/eu-west");
     assert!(reopened.get_current_snapshot().await.unwrap().is_none(), "nothing stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_purged_past_its_snapshot_is_refused_when_the_snapshot_file_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let storage = support::open(dir.path());
+        let (mut log, mut state_machine) = support::stores(&storage, "region/eu-west");
+        let entries = support::ledger_log(1, 20);
+        support::append(&mut log, entries.clone()).await;
+        support::apply(&mut state_machine, entries).await;
+        build(&mut state_machine).await;
+        log.purge(log_id(1, 20)).await.unwrap();
+    }
+    // Intact, it opens.
+    drop(support::open(dir.path()).state_machine(support::group("region/eu-west"), support::ledger_config()).unwrap());
+    for file in std::fs::read_dir(dir.path().join("snapshots")).unwrap() {
+        std::fs::remove_file(file.unwrap().path()).unwrap();
+    }
+    let storage = support::open(dir.path());
+    let error = storage.state_machine(support::group("region/eu-west"), support::ledger_config()).expect_err("refused");
+    assert!(matches!(error, OpenError::SnapshotMissing { purged: 20, snapshot: None, .. }), "{error:?}");
+    assert!(error.to_string().contains("wipe this node's data dir"), "{error}");
 }

@@ -136,10 +136,15 @@ pub(crate) fn ledger_log(term: u64, last: u64) -> Vec<Entry> {
 /// it. The names are the on-disk layout documented in `storage::db` and
 /// `storage::keys`.
 pub(crate) fn with_raw_db(path: &Path, f: impl FnOnce(&rocksdb::DB)) {
+    with_raw_db_families(path, &["logs", "meta"], f);
+}
+
+/// [`with_raw_db`] with the column families `families`, created if missing.
+pub(crate) fn with_raw_db_families(path: &Path, families: &[&str], f: impl FnOnce(&rocksdb::DB)) {
     let mut options = rocksdb::Options::default();
     options.create_if_missing(true);
     options.create_missing_column_families(true);
-    let db = rocksdb::DB::open_cf(&options, path, ["logs", "meta", "snapshots"]).unwrap();
+    let db = rocksdb::DB::open_cf(&options, path, families).unwrap();
     f(&db);
 }
 
