@@ -22,6 +22,8 @@ use crate::storage::witness::Witness;
 /// a `GroupSnapshot` (a header with the highest node id used, then the
 /// ledger's bytes), where 1 stored the ledger's bytes alone.
 const FORMAT_VERSION: u32 = 3;
+/// What an operator does about a replica whose data cannot be trusted.
+const REBUILD: &str = "Rebuild it from its peers under a new node id: `regiond rebuild --config <this node's config> --new-node-id <unused id>` (see the README)";
 /// First bytes of the identity record, so random bytes are never mistaken for one.
 const IDENTITY_MAGIC: &[u8; 4] = b"ILID";
 
@@ -91,7 +93,7 @@ pub enum OpenError {
     /// database holds less than its witness says it had): the replica
     /// cannot vouch for its state and must be rebuilt from its peers.
     #[error(
-        "the data in {} is damaged ({detail}); this replica refuses to serve it. Rebuild it from its peers under a new node id: `regiond rebuild --config <this node's config> --new-node-id <unused id>` (see the README)",
+        "the data in {} is damaged ({detail}); this replica refuses to serve it. {REBUILD}",
         .path.display()
     )]
     Damaged {
@@ -177,9 +179,7 @@ pub enum OpenError {
         found: u32,
     },
     /// A group's stored snapshot does not restore (see [`crate::Storage::state_machine`]).
-    #[error(
-        "the stored snapshot of group {group} is damaged ({source}); wipe this node's data dir and let it rejoin under a new node id"
-    )]
+    #[error("the stored snapshot of group {group} is damaged ({source}); this replica refuses to serve it. {REBUILD}")]
     CorruptSnapshot {
         /// The group.
         group: crate::GroupId,
@@ -190,7 +190,7 @@ pub enum OpenError {
     /// was lost or replaced by an older one, and with it entries this node
     /// acknowledged.
     #[error(
-        "the log of group {group} is purged up to index {purged}, but its stored snapshot reaches {}: the data dir lost its snapshot file (or got an older one); wipe this node's data dir and let it rejoin under a new node id",
+        "the log of group {group} is purged up to index {purged}, but its stored snapshot reaches {}: the data dir lost its snapshot file (or got an older one), and with it acknowledged entries. {REBUILD}",
         .snapshot.map_or_else(|| "nothing (there is none)".to_owned(), |index| format!("only index {index}"))
     )]
     SnapshotMissing {

@@ -106,7 +106,8 @@ impl SnapshotStore {
         let temporary = path.with_extension("snapshot.tmp");
         // Left by a store that a crash cut short: never renamed, so never stored.
         remove_if_present(&temporary)?;
-        let store = Self { shared, group, path, temporary, stored: Mutex::new(None), size: StoredSnapshotSize::default() };
+        let store =
+            Self { shared, group, path, temporary, stored: Mutex::new(None), size: StoredSnapshotSize::default() };
         let snapshot = store.load()?;
         *store.stored.try_lock().expect("not shared yet") = snapshot.as_ref().map(|snapshot| snapshot.meta.clone());
         store.size.set(snapshot.as_ref().map_or(0, |snapshot| snapshot.snapshot.len()));

@@ -137,10 +137,10 @@ async fn a_damaged_stored_snapshot_stops_the_group_from_opening() {
         build(&mut state_machine).await;
     }
     // The group's snapshot file (see `storage::snapshot_store`), one byte flipped in its middle.
-    let file = dir.path().join("snapshots").join(format!(
-        "region_eu-west-{}.snapshot",
-        &blake3::hash(b"region/eu-west").to_hex()[..16]
-    ));
+    let file = dir
+        .path()
+        .join("snapshots")
+        .join(format!("region_eu-west-{}.snapshot", &blake3::hash(b"region/eu-west").to_hex()[..16]));
     let mut bytes = std::fs::read(&file).expect("the stored snapshot");
     let middle = bytes.len() / 2;
     bytes[middle] ^= 1;
@@ -148,7 +148,7 @@ async fn a_damaged_stored_snapshot_stops_the_group_from_opening() {
     let storage = support::open(dir.path());
     let error = storage.state_machine(support::group("region/eu-west"), support::ledger_config()).expect_err("refused");
     assert!(matches!(error, raft::storage::OpenError::CorruptSnapshot { .. }), "{error:?}");
-    assert!(error.to_string().contains("wipe this node's data dir"), "{error}");
+    assert!(error.to_string().contains("regiond rebuild"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,5 +195,5 @@ async fn a_log_purged_past_its_snapshot_is_refused_when_the_snapshot_file_is_los
     let storage = support::open(dir.path());
     let error = storage.state_machine(support::group("region/eu-west"), support::ledger_config()).expect_err("refused");
     assert!(matches!(error, OpenError::SnapshotMissing { purged: 20, snapshot: None, .. }), "{error:?}");
-    assert!(error.to_string().contains("wipe this node's data dir"), "{error}");
+    assert!(error.to_string().contains("regiond rebuild"), "{error}");
 }

@@ -1,9 +1,10 @@
 //! [`Damage`]: what the damaged-files fault does to a stopped replica's
 //! RocksDB directory, as a failing disk or a careless operator would: one
 //! bit flipped in the largest table file, that file cut to half its length,
-//! or one bit flipped in the MANIFEST that `CURRENT` names. Which byte and
-//! which bit follow from the window's random bits, so a seed damages the
-//! same place every time (given the same files).
+//! one bit flipped in the MANIFEST that `CURRENT` names, or one bit flipped
+//! in the group's snapshot file (beside the database, in `snapshots/`).
+//! Which byte and which bit follow from the window's random bits, so a seed
+//! damages the same place every time (given the same files).
 //!
 //! These are the damages the node promises to refuse at open
 //! (`raft/tests/storage/corruption.rs`): a clean stop flushes every
@@ -27,11 +28,14 @@ pub enum Damage {
     TableTruncated,
     /// One bit of one byte of the current MANIFEST flipped.
     ManifestBitFlip,
+    /// One bit of one byte of the largest snapshot file flipped; a table
+    /// file's instead while the replica has taken no snapshot.
+    SnapshotBitFlip,
 }
 
 impl Damage {
     /// Every kind, in the order a draw indexes them.
-    pub const ALL: [Self; 3] = [Self::TableBitFlip, Self::TableTruncated, Self::ManifestBitFlip];
+    pub const ALL: [Self; 4] = [Self::TableBitFlip, Self::TableTruncated, Self::ManifestBitFlip, Self::SnapshotBitFlip];
 
     /// The kind `pick` chooses.
     pub fn draw(pick: &mut SplitMix64) -> Self {
@@ -46,13 +50,17 @@ impl Damage {
         let file = match self {
             Self::TableBitFlip | Self::TableTruncated => largest_table(data_dir)?,
             Self::ManifestBitFlip => current_manifest(data_dir)?,
+            Self::SnapshotBitFlip => match largest_with_extension(&data_dir.join("snapshots"), "snapshot")? {
+                Some(file) => file,
+                None => return Self::TableBitFlip.apply(data_dir, pick),
+            },
         };
         let mut bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
         let length_before = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
         anyhow::ensure!(!bytes.is_empty(), "{} is empty: nothing to damage", file.display());
         let mut flipped = None;
         match self {
-            Self::TableBitFlip | Self::ManifestBitFlip => {
+            Self::TableBitFlip | Self::ManifestBitFlip | Self::SnapshotBitFlip => {
                 let offset = pick.range(0, length_before - 1);
                 let bit = u8::try_from(pick.range(0, 7)).unwrap_or(0);
                 let byte =
@@ -74,6 +82,7 @@ impl fmt::Display for Damage {
             Self::TableBitFlip => "bit flip in the largest table file",
             Self::TableTruncated => "largest table file cut to half",
             Self::ManifestBitFlip => "bit flip in the current MANIFEST",
+            Self::SnapshotBitFlip => "bit flip in the largest snapshot file",
         })
     }
 }
@@ -109,20 +118,31 @@ impl fmt::Display for Damaged {
 
 /// The largest `.sst` file of `dir` (the first by name among equals).
 fn largest_table(dir: &Path) -> anyhow::Result<PathBuf> {
-    let mut tables = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+    largest_with_extension(dir, "sst")?.with_context(|| {
+        format!("no table file in {}: was the replica stopped cleanly (a clean stop flushes)?", dir.display())
+    })
+}
+
+/// The largest file of `dir` whose name ends in `.extension` (the first
+/// by name among equals), if any; none in a missing `dir`.
+fn largest_with_extension(dir: &Path, extension: &str) -> anyhow::Result<Option<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
         let path = entry.with_context(|| format!("cannot list {}", dir.display()))?.path();
-        if path.extension().is_some_and(|ext| ext == "sst") {
+        if path.extension().is_some_and(|ext| ext == extension) {
             let length = path.metadata().with_context(|| format!("cannot stat {}", path.display()))?.len();
-            tables.push((length, path));
+            files.push((length, path));
         }
     }
     // Largest first; among equals the smallest name, so the choice does
     // not depend on the order the directory lists them in.
-    tables.sort_by(|(a_len, a), (b_len, b)| b_len.cmp(a_len).then_with(|| a.cmp(b)));
-    tables.into_iter().next().map(|(_, path)| path).with_context(|| {
-        format!("no table file in {}: was the replica stopped cleanly (a clean stop flushes)?", dir.display())
-    })
+    files.sort_by(|(a_len, a), (b_len, b)| b_len.cmp(a_len).then_with(|| a.cmp(b)));
+    Ok(files.into_iter().next().map(|(_, path)| path))
 }
 
 /// The MANIFEST that `dir/CURRENT` names.
@@ -197,6 +217,22 @@ mod tests {
         assert_eq!(differences(&[0x22; 128], &read(&dir, "MANIFEST-000008")).len(), 1);
         assert_eq!(read(&dir, "MANIFEST-000005"), vec![0x11; 64], "an older MANIFEST is untouched");
         assert_eq!(read(&dir, "000009.sst").len(), 1_000);
+    }
+
+    #[test]
+    fn a_snapshot_flip_hits_the_snapshot_file_or_a_table_before_the_first_snapshot() {
+        let dir = data_dir();
+        let done = Damage::SnapshotBitFlip.apply(dir.path(), &mut SplitMix64::new(7)).unwrap();
+        assert_eq!((done.damage, done.file), (Damage::TableBitFlip, dir.path().join("000009.sst")));
+        let snapshots = dir.path().join("snapshots");
+        std::fs::create_dir(&snapshots).unwrap();
+        std::fs::write(snapshots.join("region_eu-1234.snapshot"), vec![0x44; 400]).unwrap();
+        std::fs::write(snapshots.join("region_eu-1234.snapshot.tmp"), vec![0x55; 800]).unwrap();
+        let before = read(&dir, "000009.sst");
+        let done = Damage::SnapshotBitFlip.apply(dir.path(), &mut SplitMix64::new(7)).unwrap();
+        assert_eq!(done.file, snapshots.join("region_eu-1234.snapshot"), "not the temporary file");
+        assert_eq!(differences(&[0x44; 400], &std::fs::read(&done.file).unwrap()).len(), 1);
+        assert_eq!(read(&dir, "000009.sst"), before, "no table touched");
     }
 
     #[test]
