@@ -211,9 +211,7 @@ fn write_file(temporary: &Path, header: &[u8], data: &[u8], path: &Path) -> Resu
 /// A snapshot file's contents, checked: its checksum, its layout, its group.
 fn parse_file(group: &GroupId, bytes: &[u8]) -> Result<Snapshot, StoreError> {
     let corrupt = |detail: String| StoreError::Corrupt { what: "snapshot file", group: group.clone(), detail };
-    let Some((content, checksum)) = bytes.split_at_checked(bytes.len().saturating_sub(CHECKSUM_BYTES)) else {
-        return Err(corrupt("cut short".into()));
-    };
+    let (content, checksum) = bytes.split_at(bytes.len().saturating_sub(CHECKSUM_BYTES));
     if checksum.len() != CHECKSUM_BYTES || xxhash_rust::xxh3::xxh3_128(content).to_le_bytes() != checksum {
         return Err(corrupt("checksum mismatch: the file is damaged or cut short".into()));
     }
