@@ -106,8 +106,7 @@ async fn bootstrapping_a_node_that_is_not_among_the_peers_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     config.node_id = 9;
     config.data_dir = dir.path().join("node9");
-    config.raft_addr = "127.0.0.1:0".parse().unwrap();
-    config.api_addr = "127.0.0.2:0".parse().unwrap();
+    (config.raft_addr, config.api_addr) = region.any_addrs();
     config.peers = [(1, peer(region.running[&1].raft_addr(), region.running[&1].api_addr()))].into();
     let refused = RegionNode::start(config, StartMode::Bootstrap).await.expect_err("node 9 is no initial member");
     assert!(refused.to_string().contains("peers") && refused.to_string().contains("(9)"), "{refused}");

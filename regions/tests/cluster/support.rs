@@ -1,7 +1,7 @@
 //! Starting, stopping and restarting nodes of one region, and a client.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -34,17 +34,39 @@ pub(crate) struct Region {
     pub(crate) stopped: BTreeMap<u64, NodeConfig>,
     _dir: TempDir,
     dir: std::path::PathBuf,
+    /// The loopback addresses this region's nodes listen on.
+    ips: RegionIps,
 }
 
-fn config(dir: &std::path::Path, node_id: u64) -> NodeConfig {
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+/// A region's loopback addresses: its nodes' Raft listeners on one, their
+/// API listeners on the other (a node refuses the same address for both).
+#[derive(Clone, Copy)]
+struct RegionIps {
+    raft: Ipv4Addr,
+    api: Ipv4Addr,
+}
+
+/// A loopback address of its own for each region a test process starts.
+/// The tests of one binary run at once, all with the same tokens, group
+/// and node ids: on a shared address, a port a stopped node gave up could
+/// be taken by another test's node, and the stopped node's peers and
+/// clients would then talk to that other region (seen once in CI: a
+/// read there returned another test's stock).
+fn region_ips() -> RegionIps {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let (process, region) = (1 + (std::process::id() % 200) as u8, (n % 256) as u8);
+    RegionIps { raft: Ipv4Addr::new(127, process, region, 1), api: Ipv4Addr::new(127, process, region, 2) }
+}
+
+fn config(dir: &std::path::Path, ips: RegionIps, node_id: u64) -> NodeConfig {
     NodeConfig {
         cluster_id: "cluster-test".into(),
         node_id,
         region: REGION.into(),
         data_dir: dir.join(format!("node{node_id}")),
-        raft_addr: any,
-        api_addr: "127.0.0.2:0".parse().unwrap(),
+        raft_addr: SocketAddr::new(ips.raft.into(), 0),
+        api_addr: SocketAddr::new(ips.api.into(), 0),
         metrics_addr: None,
         peers: BTreeMap::new(),
         tokens: TokensConfig {
@@ -73,9 +95,10 @@ impl Region {
     pub(crate) async fn start_with(n: u64, tweak: impl Fn(&mut NodeConfig)) -> Region {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_owned();
-        let mut region = Region { running: BTreeMap::new(), stopped: BTreeMap::new(), _dir: dir, dir: path };
+        let ips = region_ips();
+        let mut region = Region { running: BTreeMap::new(), stopped: BTreeMap::new(), _dir: dir, dir: path, ips };
         for id in 1..=n {
-            let mut config = config(&region.dir, id);
+            let mut config = config(&region.dir, ips, id);
             tweak(&mut config);
             region.stopped.insert(id, config);
         }
@@ -121,7 +144,7 @@ impl Region {
     }
 
     async fn launch(&mut self, id: u64, mode: StartMode) {
-        let config = self.stopped.remove(&id).unwrap_or_else(|| config(&self.dir, id));
+        let config = self.stopped.remove(&id).unwrap_or_else(|| config(&self.dir, self.ips, id));
         let node = RegionNode::start(config, mode).await.expect("node starts");
         self.running.insert(id, node);
     }
@@ -134,6 +157,12 @@ impl Region {
         config.api_addr = node.api_addr();
         node.shutdown().await;
         self.stopped.insert(id, config);
+    }
+
+    /// A new node's Raft and API addresses on this region's loopback
+    /// addresses, ports chosen at bind.
+    pub(crate) fn any_addrs(&self) -> (SocketAddr, SocketAddr) {
+        (SocketAddr::new(self.ips.raft.into(), 0), SocketAddr::new(self.ips.api.into(), 0))
     }
 
     /// Restarts a stopped node from its data dir, at its old addresses.
