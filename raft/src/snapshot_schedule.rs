@@ -19,8 +19,9 @@
 //!
 //! A leader hands leadership to its most caught-up follower before it
 //! builds, and a replica that comes to lead while it builds (a hand-over
-//! or an election chose it) hands it on, once per build. While a cut of the ledger is being encoded, every apply that
-//! changes a node the cut shares copies it (copy on write), and the
+//! or an election chose it) hands it on, once per build. While a cut of
+//! the ledger is being encoded, every apply that changes a node the cut
+//! shares copies it (copy on write), and the
 //! leader's apply is on every write's path, a follower's on none: in 60 s
 //! and 180 s benchmark runs the leader's own snapshots made the worst
 //! stalls (up to 2.7 s at 179 MB). A hand-over costs one short election.
@@ -121,10 +122,11 @@ impl SnapshotSchedule {
                 // In 90 s benchmark runs, hand-overs chose replicas that
                 // were building half the time: the worst stalls of a run.
                 let build = self.builds.started_count();
+                if handed_on_in == Some(build) {
+                    continue;
+                }
                 let successor = successor(&raft.metrics().borrow_watched(), other_leader);
-                if handed_on_in != Some(build)
-                    && let Some(successor) = successor
-                {
+                if let Some(successor) = successor {
                     handed_on_in = Some(build);
                     hand_over(&raft, self.node_id, successor, "while building a snapshot").await;
                 }

@@ -121,7 +121,7 @@ impl SnapshotStore {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(file_error(&self.path, "read", &error)),
         };
-        parse_file(&self.group, &bytes).map(Some)
+        parse_file(&self.group, bytes).map(Some)
     }
 
     /// Stores `(meta, data)` durably, unless the stored snapshot is at
@@ -208,8 +208,10 @@ fn write_file(temporary: &Path, header: &[u8], data: &[u8], path: &Path) -> Resu
     sync_directory(path.parent().expect("a snapshot file is in a directory"))
 }
 
-/// A snapshot file's contents, checked: its checksum, its layout, its group.
-fn parse_file(group: &GroupId, bytes: &[u8]) -> Result<Snapshot, StoreError> {
+/// A snapshot file's contents, checked: its checksum, its layout, its
+/// group. The snapshot's bytes are the file's buffer with the rest cut
+/// away: a snapshot is 100 MB, and a copy would hold it twice.
+fn parse_file(group: &GroupId, mut bytes: Vec<u8>) -> Result<Snapshot, StoreError> {
     let corrupt = |detail: String| StoreError::Corrupt { what: "snapshot file", group: group.clone(), detail };
     let (content, checksum) = bytes.split_at(bytes.len().saturating_sub(CHECKSUM_BYTES));
     if checksum.len() != CHECKSUM_BYTES || xxhash_rust::xxh3::xxh3_128(content).to_le_bytes() != checksum {
@@ -229,7 +231,11 @@ fn parse_file(group: &GroupId, bytes: &[u8]) -> Result<Snapshot, StoreError> {
     if u64::from_le_bytes(*data_len) != data.len() as u64 {
         return Err(corrupt(format!("{} bytes of data, {} recorded", data.len(), u64::from_le_bytes(*data_len))));
     }
-    Ok(Snapshot { meta: decode("snapshot meta", group, meta)?, snapshot: data.to_vec() })
+    let meta = decode("snapshot meta", group, meta)?;
+    let data_starts = bytes.len() - CHECKSUM_BYTES - data.len();
+    bytes.truncate(bytes.len() - CHECKSUM_BYTES);
+    bytes.drain(..data_starts);
+    Ok(Snapshot { meta, snapshot: bytes })
 }
 
 /// A u32-little-endian-length-prefixed field and what follows it.
@@ -352,7 +358,7 @@ mod tests {
         save(&store, 3, &[5; 1000]).await;
         let intact = std::fs::read(&store.path).unwrap();
         let group = GroupId::new("g").unwrap();
-        let refused = |bytes: &[u8]| match parse_file(&group, bytes) {
+        let refused = |bytes: &[u8]| match parse_file(&group, bytes.to_vec()) {
             Err(StoreError::Corrupt { what: "snapshot file", detail, .. }) => detail,
             other => panic!("not refused: {other:?}"),
         };
