@@ -100,20 +100,20 @@ impl SnapshotSchedule {
         let mut checks = tokio::time::interval(CHECK_EVERY);
         checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut due_check = DueCheck::new(self.node_id, self.every, self.log.appended_bytes());
-        // The build during which this node last handed leadership on.
-        let mut handed_on_in = None;
+        let mut hand_on = HandOn::default();
         // The last other node seen leading: the one that handed leadership
         // here, if any, and likely building a snapshot itself.
         let mut other_leader = None;
         loop {
             checks.tick().await;
-            let (applied, snapshot, stopped) = {
+            let (applied, snapshot, stopped, term, leading) = {
                 let metrics = raft.metrics();
                 let m = metrics.borrow_watched();
                 if let Some(leader) = m.current_leader.filter(|leader| *leader != self.node_id) {
                     other_leader = Some(leader);
                 }
-                (m.last_applied.map_or(0, |id| id.index), m.snapshot, m.running_state.is_err())
+                let leading = m.current_leader == Some(self.node_id);
+                (m.last_applied.map_or(0, |id| id.index), m.snapshot, m.running_state.is_err(), m.current_term, leading)
             };
             if stopped {
                 return;
@@ -121,14 +121,12 @@ impl SnapshotSchedule {
             if self.builds.running() {
                 // In 90 s benchmark runs, hand-overs chose replicas that
                 // were building half the time: the worst stalls of a run.
-                let build = self.builds.started_count();
-                if handed_on_in == Some(build) {
-                    continue;
-                }
-                let successor = successor(&raft.metrics().borrow_watched(), other_leader);
-                if let Some(successor) = successor {
-                    handed_on_in = Some(build);
-                    hand_over(&raft, self.node_id, successor, "while building a snapshot").await;
+                if hand_on.due(self.builds.started_count(), term, leading) {
+                    // Not inside the `if let`: the metrics guard must be gone before the await.
+                    let successor = successor(&raft.metrics().borrow_watched(), other_leader);
+                    if let Some(successor) = successor {
+                        hand_over(&raft, self.node_id, successor, "while building a snapshot").await;
+                    }
                 }
                 continue;
             }
@@ -191,6 +189,38 @@ async fn hand_over(raft: &LedgerRaft, node_id: u64, successor: u64, when: &str) 
     }
 }
 
+/// Whether a replica that is building should hand leadership on: only if
+/// it came to lead after the build began (a hand-over or an election chose
+/// it), and once per build. A leader that was already leading when its
+/// build began keeps leading: its pre-build hand-over failed, or an
+/// operator asked for the snapshot (the admin API), and moving leadership
+/// is not theirs to expect.
+#[derive(Debug, Default)]
+struct HandOn {
+    /// The build last seen, with the term and whether this node led when
+    /// it was first seen.
+    build: Option<(u64, u64, bool)>,
+    /// The build during which this node handed leadership on.
+    handed_on_in: Option<u64>,
+}
+
+impl HandOn {
+    /// Whether to hand on now, seeing build number `build` running in
+    /// `term`, this node `leading` or not; counts the hand-on as done.
+    fn due(&mut self, build: u64, term: u64, leading: bool) -> bool {
+        let &mut (_, term_at_start, led_at_start) = match &mut self.build {
+            Some(seen) if seen.0 == build => seen,
+            other => other.insert((build, term, leading)),
+        };
+        let came_to_lead = leading && (!led_at_start || term > term_at_start);
+        if !came_to_lead || self.handed_on_in == Some(build) {
+            return false;
+        }
+        self.handed_on_in = Some(build);
+        true
+    }
+}
+
 /// The schedule's decisions, apart from Raft and the clock.
 #[derive(Debug)]
 struct DueCheck {
@@ -240,6 +270,27 @@ impl DueCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_replica_that_came_to_lead_during_its_build_hands_on_once() {
+        // Leading when its build began (asked for by an operator): keeps leading.
+        let mut hand_on = HandOn::default();
+        assert!(!hand_on.due(1, 5, true));
+        assert!(!hand_on.due(1, 5, true));
+        // Following when the build began, then leading: hands on, once.
+        let mut hand_on = HandOn::default();
+        assert!(!hand_on.due(1, 5, false));
+        assert!(hand_on.due(1, 6, true));
+        assert!(!hand_on.due(1, 7, true), "once per build");
+        // Leading, losing it and winning it back in a later term during the build: hands on.
+        let mut hand_on = HandOn::default();
+        assert!(!hand_on.due(2, 5, true));
+        assert!(hand_on.due(2, 8, true));
+        // The next build starts afresh.
+        assert!(!hand_on.due(3, 8, true));
+        assert!(!hand_on.due(3, 8, false));
+        assert!(hand_on.due(3, 9, true));
+    }
 
     #[test]
     fn the_successor_is_the_most_caught_up_follower_but_not_the_one_avoided() {
