@@ -159,7 +159,13 @@ impl Node {
 }
 
 fn header(group_id: &str) -> Option<RaftHeader> {
-    Some(RaftHeader { group_id: group_id.to_owned(), from_node_id: 1, target_node_id: 3, term: 7 })
+    Some(RaftHeader {
+        group_id: group_id.to_owned(),
+        from_node_id: 1,
+        target_node_id: 3,
+        term: 7,
+        cluster_id: "local".to_owned(),
+    })
 }
 
 fn append(group_id: &str, payload: &[u8]) -> AppendEntriesRequest {

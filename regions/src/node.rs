@@ -125,7 +125,7 @@ impl RegionNode {
         let metrics_addr = metrics_listener.as_ref().map(local);
 
         let faults = if config.fault_injection { Faults::enabled(config.node_id) } else { Faults::disabled() };
-        let transport = Transport::new(TransportConfig::new(config.node_id), faults);
+        let transport = Transport::new(TransportConfig::new(&config.cluster_id, config.node_id), faults);
         let ledger_config = ledger::LedgerConfig::new(&config.region);
         let state_machine = storage.state_machine(group.clone(), ledger_config)?;
         let reader = state_machine.reader();

@@ -139,10 +139,18 @@ impl GroupNetwork {
         if let Err(error) = &client {
             tracing::warn!(group = %self.group, target, %error, "cannot reach a member: its address is unusable");
         }
+        let config = &self.shared.config;
         PeerNetwork {
             group: self.group.clone(),
-            local: self.shared.config.node_id,
+            local: config.node_id,
             target,
+            header: pb::RaftHeader {
+                group_id: self.group.as_str().to_owned(),
+                from_node_id: config.node_id,
+                target_node_id: target,
+                term: 0,
+                cluster_id: config.cluster_id.clone(),
+            },
             client,
             faults: self.shared.faults.clone(),
             append,
@@ -178,6 +186,8 @@ pub struct PeerNetwork {
     group: GroupId,
     local: u64,
     target: u64,
+    /// Every request's header but its term: cluster, group and both nodes.
+    header: pb::RaftHeader,
     /// A client on the shared channel, or why the peer's address is unusable.
     client: Result<Client, BadAddress>,
     faults: Faults,
@@ -233,11 +243,6 @@ fn backs_off(code: Code) -> bool {
     )
 }
 
-/// The header of every request: routing and tracing fields for the server.
-fn header(group: &GroupId, local: u64, target: u64, term: u64) -> pb::RaftHeader {
-    pb::RaftHeader { group_id: group.as_str().to_owned(), from_node_id: local, target_node_id: target, term }
-}
-
 /// The term of a vote, for headers.
 fn term_of(vote: &Vote) -> u64 {
     vote.leader_id().term()
@@ -252,8 +257,9 @@ fn append_message(header: pb::RaftHeader, request: &AppendEntriesRequest<TypeCon
 }
 
 impl PeerNetwork {
+    /// The header of a request sent in `term`: what the server admits it by.
     fn header(&self, term: u64) -> pb::RaftHeader {
-        header(&self.group, self.local, self.target, term)
+        pb::RaftHeader { term, ..self.header.clone() }
     }
 
     fn client(&self) -> Result<Client, CallError> {

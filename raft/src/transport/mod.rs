@@ -37,7 +37,7 @@
 //! async fn host(storage: Storage, listener: tokio::net::TcpListener) -> Result<(), Box<dyn std::error::Error>> {
 //!     let node_id = storage.identity().node_id;
 //!     // Fault injection only when the node's config asks for it.
-//!     let transport = Transport::new(TransportConfig::new(node_id), Faults::disabled());
+//!     let transport = Transport::new(TransportConfig::new(&storage.identity().cluster_id, node_id), Faults::disabled());
 //!     let group = GroupId::new("region/eu-west")?;
 //!     let state_machine = storage.state_machine(group.clone(), ledger::LedgerConfig::new("eu-west"))?;
 //!     let config = openraft::Config { install_snapshot_timeout: 30_000, ..Default::default() };
@@ -111,9 +111,13 @@ pub use self::snapshot::MAX_CHUNK_BYTES;
 use crate::group::GroupId;
 
 /// How the transport of one node behaves. [`TransportConfig::new`] gives
-/// the defaults for a node id.
+/// the defaults for a node of a cluster.
 #[derive(Clone, Debug)]
 pub struct TransportConfig {
+    /// The cluster this node belongs to (its data dir's identity): the
+    /// `cluster_id` of every request it sends, and the one every request it
+    /// serves must name.
+    pub cluster_id: String,
     /// This node's id: the `from_node_id` of every request it sends, and the
     /// `target_node_id` every request it serves must name.
     pub node_id: u64,
@@ -142,8 +146,9 @@ pub struct TransportConfig {
 impl TransportConfig {
     /// The defaults: 64 MiB messages, 4 GiB snapshots (4 at once, 10 s idle),
     /// 1 s connect, 1 s keepalive pings answered within 2 s.
-    pub fn new(node_id: u64) -> Self {
+    pub fn new(cluster_id: impl Into<String>, node_id: u64) -> Self {
         Self {
+            cluster_id: cluster_id.into(),
             node_id,
             max_message_bytes: 64 << 20,
             max_snapshot_bytes: 4 << 30,

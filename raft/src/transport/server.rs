@@ -3,8 +3,9 @@
 //!
 //! Every request is admitted the same way before any group sees it:
 //! inbound fault rules (a cut link answers UNAVAILABLE), then the header
-//! must name this node (else FAILED_PRECONDITION: the sender's address book
-//! is stale) and a group this node hosts (else NOT_FOUND). Payloads that do
+//! must name this node's cluster and this node (else FAILED_PRECONDITION:
+//! the sender's address book points at another deployment, or is stale)
+//! and a group this node hosts (else NOT_FOUND). Payloads that do
 //! not decode, or disagree with their envelope, are INVALID_ARGUMENT. Only
 //! then is the request handed to that group's `openraft::Raft`.
 //!
@@ -68,7 +69,8 @@ impl RaftService {
         Self { shared }
     }
 
-    /// Fault rules, then the header: it must name this node and a hosted group.
+    /// Fault rules, then the header: it must name this node's cluster, this
+    /// node and a hosted group.
     async fn admit(&self, header: Option<&pb::RaftHeader>) -> Result<Admitted, Status> {
         let header =
             header.ok_or_else(|| invalid("the request has no header; every Raft RPC names its group and nodes"))?;
@@ -83,13 +85,21 @@ impl RaftService {
         Ok(Admitted { group, raft })
     }
 
-    /// The inbound fault rules for the sender, and the target check.
+    /// The inbound fault rules for the sender, then the cluster and target checks.
     async fn check_link(&self, header: &pb::RaftHeader) -> Result<(), Status> {
         self.shared
             .faults
             .pass(header.from_node_id, Flow::Inbound)
             .await
             .map_err(|cut| Status::unavailable(cut.to_string()))?;
+        let this_cluster = &self.shared.config.cluster_id;
+        if header.cluster_id != *this_cluster {
+            return Err(Status::failed_precondition(format!(
+                "this node belongs to cluster `{this_cluster}`, the sender (node {}) to cluster `{}`: \
+                 its membership config has the address of another deployment's node",
+                header.from_node_id, header.cluster_id
+            )));
+        }
         let this_node = self.shared.config.node_id;
         if header.target_node_id != this_node {
             return Err(Status::failed_precondition(format!(

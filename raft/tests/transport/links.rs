@@ -78,7 +78,7 @@ async fn rules_cut_or_slow_one_direction_at_a_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_that_cannot_be_reached_are_unreachable() {
-    let transport = Transport::new(TransportConfig::new(1), Faults::disabled());
+    let transport = Transport::new(TransportConfig::new(support::CLUSTER, 1), Faults::disabled());
     let mut network = transport.network(support::group(EU.id));
     // A port nobody listens on any more.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
@@ -90,4 +90,17 @@ async fn peers_that_cannot_be_reached_are_unreachable() {
 
     // Fault rules are refused, loudly, unless the node enabled them.
     assert_eq!(transport.faults().isolate([2]), Err(FaultsError::Disabled));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_of_another_cluster_is_unreachable() {
+    let cluster = Cluster::start(2, &[EU], support::raft_config()).await;
+    // Same group, same node ids, another deployment: a misconfigured address.
+    let stranger = Transport::new(TransportConfig::new("staging", 1), Faults::disabled());
+    let info = NodeInfo { grpc_addr: cluster.node(2).addr.to_string(), ..Default::default() };
+    let mut network = stranger.network(support::group(EU.id)).new_client(2, &info).await;
+    assert_eq!(vote(&mut network, 1, 2_000).await, Outcome::Unreachable);
+    // The cluster's own node 1 gets its answer.
+    assert_eq!(vote(&mut peer(&cluster, 1, 2).await, 1, 2_000).await, Outcome::Answered);
+    cluster.shutdown().await;
 }

@@ -23,7 +23,13 @@ const NODE: u64 = 1;
 const CUT_OFF: u64 = 7;
 
 fn header(group: &str, from: u64, target: u64) -> Option<RaftHeader> {
-    Some(RaftHeader { group_id: group.into(), from_node_id: from, target_node_id: target, term: 1 })
+    Some(RaftHeader {
+        group_id: group.into(),
+        from_node_id: from,
+        target_node_id: target,
+        term: 1,
+        cluster_id: support::CLUSTER.into(),
+    })
 }
 
 fn ok_header() -> Option<RaftHeader> {
@@ -58,6 +64,11 @@ async fn requests_with_bad_routing_or_payloads_are_refused() {
 
     check("no header", client.vote(vote(None, vec![])).await, Code::InvalidArgument);
     check("another target", client.vote(vote(header(EU.id, 2, 3), vec![])).await, Code::FailedPrecondition);
+    let mut of_another_cluster = header(EU.id, 2, NODE);
+    of_another_cluster.as_mut().unwrap().cluster_id = "staging".into();
+    let refused = client.vote(vote(of_another_cluster, vec![])).await.expect_err("another cluster is refused");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("cluster `staging`"), "names the sender's cluster: {refused:?}");
     check("unknown group", client.vote(vote(header("region/nowhere", 2, NODE), vec![])).await, Code::NotFound);
     check("invalid group id", client.vote(vote(header("", 2, NODE), vec![])).await, Code::InvalidArgument);
     check("cut-off sender", client.vote(vote(header(EU.id, CUT_OFF, NODE), vec![])).await, Code::Unavailable);

@@ -22,7 +22,8 @@ use tokio::task::JoinHandle;
 
 /// How long any awaited condition may take.
 pub(crate) const TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
-const CLUSTER: &str = "transport-test";
+/// The cluster every test node belongs to.
+pub(crate) const CLUSTER: &str = "transport-test";
 
 /// openraft settings for tests: elections slow enough for a loaded 2-core
 /// machine, pre-vote on (so it is exercised), room for snapshot transfers.
@@ -79,7 +80,7 @@ impl Node {
     ) -> Node {
         let listener = TcpListener::bind(addr).await.expect("bind the node's listener");
         let addr = listener.local_addr().unwrap();
-        let transport = Transport::new(TransportConfig::new(id), Faults::enabled(id));
+        let transport = Transport::new(TransportConfig::new(CLUSTER, id), Faults::enabled(id));
         let config = Arc::new(config.clone().validate().expect("valid raft config"));
         let mut replicas = BTreeMap::new();
         for spec in groups {
