@@ -2,6 +2,7 @@
 //! answers, and how a node is addressed.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -49,11 +50,14 @@ pub struct NodeInfo {
 /// The payload of one log entry: ledger commands to apply in order.
 ///
 /// The leader batches many concurrent proposals into one entry, so they
-/// share one append, one replication round trip and one fsync.
+/// share one append, one replication round trip and one fsync. The
+/// commands are shared, not copied, by clones of the entry: the log's
+/// entry cache hands the same entry to the state machine and to every
+/// follower's replication. Encoded as a sequence, as a `Vec` is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerBatch {
     /// The commands, each with its idempotency id and the leader's time stamp.
-    pub envelopes: Vec<ledger::Envelope>,
+    pub envelopes: Arc<[ledger::Envelope]>,
 }
 
 impl fmt::Display for LedgerBatch {

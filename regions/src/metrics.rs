@@ -64,6 +64,13 @@ impl Metrics {
         }
     }
 
+    /// Adds the storage's disk timings (WAL syncs, snapshot builds) to the page.
+    pub fn register_disk(&self, disk: &raft::storage::DiskMetrics) {
+        for collector in disk.collectors() {
+            self.registry.register(collector).expect("disk metrics registered once");
+        }
+    }
+
     /// Sets the Raft gauges from `raft`'s current metrics. Read when the
     /// page is rendered rather than on every change: Raft's metrics change
     /// with every appended and applied entry, and a task woken for each

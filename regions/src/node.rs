@@ -144,6 +144,7 @@ impl RegionNode {
         transport.registry().register(group.clone(), raft.clone()).map_err(|e| StartError::Raft(e.to_string()))?;
 
         let metrics = Metrics::new(group.as_str(), config.node_id);
+        metrics.register_disk(storage.disk_metrics());
         let proposer_config = ProposerConfig {
             max_batch: config.max_batch,
             max_in_flight: config.max_in_flight,

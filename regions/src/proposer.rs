@@ -204,7 +204,7 @@ async fn run(
         tokio::spawn(
             async move {
                 let timer = apply_latency.start_timer();
-                let written = raft.client_write(LedgerBatch { envelopes }).await;
+                let written = raft.client_write(LedgerBatch { envelopes: envelopes.into() }).await;
                 timer.observe_duration();
                 drop(slot);
                 answer(written, replies);

@@ -1,4 +1,5 @@
-//! The `WarehouseInventory`, `Reservations` and `Admin` services of a real
+//! The `WarehouseInventory`, `Reservations` and `Admin` services (and the
+//! metrics page) of a real
 //! single-node region (RocksDB in a temp dir, gRPC on loopback), called
 //! through the generated tonic clients with bearer tokens, one module per
 //! area under `services/`.
@@ -9,6 +10,7 @@ mod services {
     mod bad_input;
     mod carts_checkouts;
     mod idempotency;
+    mod metrics;
     mod reservations;
     mod reserve_many;
     mod stock;

@@ -37,6 +37,8 @@ const WAREHOUSE: &str = "wh-bench";
 
 /// The batching histogram regiond exports.
 const BATCH_METRIC: &str = "regiond_proposals_per_entry";
+/// The write-ahead log sync histogram regiond exports.
+const WAL_SYNC_METRIC: &str = "regiond_wal_sync_seconds";
 
 /// Runs the ledger on every workload of `settings`, appending what it
 /// measured to `measured`.
@@ -86,12 +88,12 @@ pub async fn run(settings: &Settings, measured: &mut Vec<(Workload, Measurement)
     let pids: Vec<u32> = cluster.nodes().iter().filter_map(|n| n.pid()).collect();
     for &workload in &settings.workloads {
         let skus = workload.skus(settings.spread_skus);
-        // The batching counters at the start of the measured window.
+        // The batching and sync counters at the start of the measured window.
         let before = {
             let (metrics, warmup) = (metrics.clone(), settings.load.warmup);
             tokio::spawn(async move {
                 tokio::time::sleep(warmup).await;
-                batch_totals(&metrics).await
+                histogram_totals(&metrics).await
             })
         };
         let (callers, ttl_ms, prefix) = (clients.clone(), settings.hold_ttl_ms, workload.name());
@@ -100,7 +102,7 @@ pub async fn run(settings: &Settings, measured: &mut Vec<(Workload, Measurement)
             async move { reserve(&client, prefix, call, ttl_ms).await }
         })
         .await;
-        let after = batch_totals(&metrics).await;
+        let after = histogram_totals(&metrics).await;
         // A node that died during the run makes the figures meaningless.
         cluster.check_running()?;
         let in_flight = settings.max_in_flight.map_or_else(|| "regiond's default".into(), |n| n.to_string());
@@ -117,11 +119,20 @@ pub async fn run(settings: &Settings, measured: &mut Vec<(Workload, Measurement)
                 }
             )],
         );
+        let seconds = result.window.as_secs_f64();
         match (before.await, after) {
-            (Ok(Ok(before)), Ok(after)) if after.1 > before.1 => {
-                let (commands, entries) = (after.0 - before.0, after.1 - before.1);
+            (Ok(Ok([batches_before, syncs_before])), Ok([batches, syncs])) if batches.1 > batches_before.1 => {
+                let (commands, entries) = (batches.0 - batches_before.0, batches.1 - batches_before.1);
                 m.commands_per_entry = Some(commands / entries);
-                m.notes.push(format!("{:.0} Raft entries/s", entries / result.window.as_secs_f64()));
+                m.notes.push(format!("{:.0} Raft entries/s", entries / seconds));
+                let (sync_seconds, synced) = (syncs.0 - syncs_before.0, syncs.1 - syncs_before.1);
+                if synced > 0.0 {
+                    m.notes.push(format!(
+                        "{:.0} WAL syncs/s over the replicas, {:.2} ms each on average",
+                        synced / seconds,
+                        1_000.0 * sync_seconds / synced
+                    ));
+                }
             }
             (before, after) => {
                 m.notes.push(format!("batching not measured (metrics: {before:?}, {after:?})"));
@@ -136,12 +147,15 @@ pub async fn run(settings: &Settings, measured: &mut Vec<(Workload, Measurement)
 }
 
 /// `(commands, entries)` proposed so far, over every node.
-async fn batch_totals(metrics: &[SocketAddr]) -> Result<(f64, f64), String> {
-    let mut totals = (0.0, 0.0);
+/// The `(sum, count)` of the batching and WAL sync histograms over every replica.
+async fn histogram_totals(metrics: &[SocketAddr]) -> Result<[(f64, f64); 2], String> {
+    let mut totals = [(0.0, 0.0); 2];
     for &addr in metrics {
         let page = metrics_page(addr).await?;
-        let (sum, count) = histogram_sum_count(&page, BATCH_METRIC);
-        totals = (totals.0 + sum, totals.1 + count);
+        for (total, name) in totals.iter_mut().zip([BATCH_METRIC, WAL_SYNC_METRIC]) {
+            let (sum, count) = histogram_sum_count(&page, name);
+            *total = (total.0 + sum, total.1 + count);
+        }
     }
     Ok(totals)
 }

@@ -44,6 +44,7 @@ use tokio::sync::oneshot;
 
 use crate::storage::db::ColumnFamily;
 use crate::storage::disk_faults::DiskFaults;
+use crate::storage::disk_metrics::DiskMetrics;
 use crate::storage::error::StoreError;
 use crate::type_config::TypeConfig;
 
@@ -104,14 +105,14 @@ pub(crate) struct Flusher {
 
 impl Flusher {
     /// Starts the syncer thread over `db`; every WAL sync runs under
-    /// `faults`.
-    pub(crate) fn start(db: Arc<DB>, faults: DiskFaults) -> io::Result<Self> {
+    /// `faults` and is timed into `metrics`.
+    pub(crate) fn start(db: Arc<DB>, faults: DiskFaults, metrics: DiskMetrics) -> io::Result<Self> {
         let (waiters, waiters_rx) = std_mpsc::sync_channel(SYNC_QUEUE_CAPACITY);
         let syncer = {
             let db = Arc::clone(&db);
             std::thread::Builder::new()
                 .name("raft-syncer".into())
-                .spawn(move || run_syncer(&db, &faults, waiters_rx))?
+                .spawn(move || run_syncer(&db, &faults, &metrics, waiters_rx))?
         };
         Ok(Self { db, waiters: Mutex::new(Some(waiters)), syncer: Some(syncer) })
     }
@@ -185,7 +186,7 @@ fn write_batch(db: &DB, ops: &[Op]) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn run_syncer(db: &DB, faults: &DiskFaults, waiters: std_mpsc::Receiver<Durable>) {
+fn run_syncer(db: &DB, faults: &DiskFaults, metrics: &DiskMetrics, waiters: std_mpsc::Receiver<Durable>) {
     let _span = tracing::info_span!("flusher_syncer").entered();
     let mut taken: Vec<Durable> = Vec::with_capacity(MAX_WAITERS_PER_SYNC);
     while let Ok(first) = waiters.recv() {
@@ -196,7 +197,9 @@ fn run_syncer(db: &DB, faults: &DiskFaults, waiters: std_mpsc::Receiver<Durable>
         }
         let started = Instant::now();
         let result = faults.sync(|| db.flush_wal(true).map_err(StoreError::from));
-        let sync_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let took = started.elapsed();
+        metrics.wal_sync_seconds.observe(took.as_secs_f64());
+        let sync_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         tracing::debug!(waiters = taken.len(), sync_us, ok = result.is_ok(), "synced WAL");
         if let Err(error) = &result {
             tracing::error!(%error, "WAL sync failed");

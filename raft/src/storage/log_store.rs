@@ -3,8 +3,8 @@
 use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use openraft::OptionalSend;
 use openraft::entry::RaftEntry;
@@ -16,6 +16,7 @@ use crate::group::GroupId;
 use crate::storage::Shared;
 use crate::storage::codec::{decode, encode};
 use crate::storage::db::ColumnFamily;
+use crate::storage::entry_cache::{ENTRY_CACHE_BYTES, EntryCache};
 use crate::storage::error::StoreError;
 use crate::storage::flusher::{Durable, Op};
 use crate::storage::keys::{GroupKeys, MetaField};
@@ -29,7 +30,8 @@ const MAX_READ_BYTES: usize = 4 << 20;
 /// One group's Raft log storage: entries, vote, committed and last purged
 /// log ids, under the group's key prefix in the process-wide database.
 ///
-/// Cheap to clone; a clone is also the group's log reader. Writes go
+/// Cheap to clone; a clone is also the group's log reader, and shares the
+/// [`EntryCache`] the newest entries are read from. Writes go
 /// through the process's flusher, in call order: an append's entries are
 /// readable when `append` returns and durable when openraft's callback
 /// fires; a vote is durable when its save returns; a committed id is
@@ -43,6 +45,7 @@ pub struct LogStore {
     group: GroupId,
     keys: Arc<GroupKeys>,
     appended: Arc<AtomicU64>,
+    cache: Arc<Mutex<EntryCache>>,
 }
 
 impl Debug for LogStore {
@@ -54,7 +57,12 @@ impl Debug for LogStore {
 impl LogStore {
     pub(crate) fn new(shared: Arc<Shared>, group: GroupId) -> Self {
         let keys = Arc::new(GroupKeys::new(&group));
-        Self { shared, group, keys, appended: Arc::default() }
+        Self { shared, group, keys, appended: Arc::default(), cache: Arc::default() }
+    }
+
+    fn cache(&self) -> MutexGuard<'_, EntryCache> {
+        // The cache is consistent between calls: a panic cannot leave it half-changed.
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The group this log belongs to.
@@ -91,6 +99,9 @@ impl LogStore {
     /// The entries in `[start, end)` (`end` `None`: to the last), stopping
     /// after `max_bytes` of entries (but never before the first).
     fn read_entries(&self, start: u64, end: Option<u64>, max_bytes: usize) -> Result<Vec<Entry>, StoreError> {
+        if let Some(entries) = self.cache().get(start, end, max_bytes) {
+            return Ok(entries);
+        }
         let db = &self.shared.db;
         let mut options = ReadOptions::default();
         options.set_iterate_upper_bound(end.map_or_else(|| self.keys.log_end(), |end| self.keys.log(end)));
@@ -219,6 +230,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut ops = Vec::new();
+        let mut cached = Vec::new();
         let mut last: Option<u64> = None;
         let mut bytes = 0_u64;
         for entry in entries {
@@ -226,18 +238,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             debug_assert!(last.is_none_or(|last| last + 1 == index), "appended entries are consecutive");
             let value = encode(&entry);
             bytes += value.len() as u64;
+            cached.push((entry, value.len()));
             ops.push(Op::Put { cf: ColumnFamily::Logs, key: self.keys.log(index), value });
             last = Some(index);
         }
         self.appended.fetch_add(bytes, Ordering::Relaxed);
         tracing::Span::current().record("index", last);
         // Returns once written (readable); the callback fires once durable.
-        Ok(self.shared.flusher.write(ops, Some(Durable::Flushed(callback)))?)
+        self.shared.flusher.write(ops, Some(Durable::Flushed(callback)))?;
+        self.cache().append(cached, ENTRY_CACHE_BYTES);
+        Ok(())
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(group = %self.group, index = last_log_id.as_ref().map(|id| id.index)))]
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
         let from = last_log_id.map_or(0, |id| id.index + 1);
+        self.cache().truncate_from(from);
         let op = Op::DeleteRange { cf: ColumnFamily::Logs, from: self.keys.log(from), to: self.keys.log_end() };
         // Not waited for: a later durable write (the next append's) makes
         // it durable too, and until then the removed entries were never
@@ -247,6 +263,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(group = %self.group, index = upto.index))]
     async fn purge(&mut self, upto: LogId) -> Result<(), io::Error> {
+        self.cache().purge_upto(upto.index);
         let to = upto.index.checked_add(1).map_or_else(|| self.keys.log_end(), |end| self.keys.log(end));
         // One batch: the last-purged id and the deletion land together.
         // Not waited for: losing a purge in a crash only leaves entries the

@@ -19,6 +19,8 @@
 //! - `snapshot_check`: [`verify_snapshot`], before bytes become state.
 //! - `snapshot_store`: a group's stored snapshot, never moved backwards.
 //! - `disk_faults`: [`DiskFaults`], slow or failing syncs for chaos tests.
+//! - `disk_metrics`: [`DiskMetrics`], WAL sync and snapshot build times.
+//! - `entry_cache`: the newest log entries, read back without decoding.
 //! - `witness`: how far each group had come, outside RocksDB, so a
 //!   database that lost acknowledged state is refused at open.
 //! - `codec`, `error`: value encoding, [`StoreError`].
@@ -28,6 +30,8 @@ mod background;
 mod codec;
 mod db;
 mod disk_faults;
+mod disk_metrics;
+mod entry_cache;
 mod error;
 mod flusher;
 mod group_snapshot;
@@ -49,6 +53,7 @@ use rocksdb::DB;
 pub use self::applied::LedgerReader;
 pub use self::db::{IfMissing, NodeIdentity, OpenError};
 pub use self::disk_faults::{DiskFaultConfig, DiskFaults};
+pub use self::disk_metrics::DiskMetrics;
 pub use self::error::StoreError;
 pub use self::group_snapshot::{GroupSnapshot, SnapshotDamage};
 pub use self::log_store::LogStore;
@@ -77,6 +82,7 @@ pub(crate) struct Shared {
     pub(crate) db: Arc<DB>,
     dir: PathBuf,
     pub(crate) disk_faults: DiskFaults,
+    pub(crate) disk_metrics: DiskMetrics,
     closed: ClosedOnDrop,
 }
 
@@ -152,9 +158,11 @@ impl Storage {
     pub fn open(config: &StorageConfig) -> Result<Self, OpenError> {
         let db = db::open(&config.data_dir, &config.identity, config.if_missing)?;
         let disk_faults = DiskFaults::default();
-        let flusher = flusher::Flusher::start(Arc::clone(&db), disk_faults.clone()).map_err(OpenError::Threads)?;
+        let disk_metrics = DiskMetrics::new();
+        let flusher = flusher::Flusher::start(Arc::clone(&db), disk_faults.clone(), disk_metrics.clone())
+            .map_err(OpenError::Threads)?;
         let closed = ClosedOnDrop(Arc::new(AtomicBool::new(false)));
-        let shared = Shared { flusher, db, dir: config.data_dir.clone(), disk_faults, closed };
+        let shared = Shared { flusher, db, dir: config.data_dir.clone(), disk_faults, disk_metrics, closed };
         Ok(Self { shared: Arc::new(shared), identity: config.identity.clone() })
     }
 
@@ -166,6 +174,11 @@ impl Storage {
     /// The disk fault switch (inert until set; chaos tests only).
     pub fn disk_faults(&self) -> &DiskFaults {
         &self.shared.disk_faults
+    }
+
+    /// The storage's disk timings, for the node's metrics registry.
+    pub fn disk_metrics(&self) -> &DiskMetrics {
+        &self.shared.disk_metrics
     }
 
     /// Who the data dir belongs to.

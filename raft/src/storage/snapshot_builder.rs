@@ -5,12 +5,14 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 use openraft::storage::RaftSnapshotBuilder;
 
 use crate::group::GroupId;
 use crate::storage::applied::AppliedCell;
 use crate::storage::background::{self, DutyCycle};
+use crate::storage::disk_metrics::DiskMetrics;
 use crate::storage::group_snapshot;
 use crate::storage::snapshot_store::SnapshotStore;
 use crate::type_config::{Snapshot, SnapshotMeta};
@@ -26,6 +28,7 @@ pub struct LedgerSnapshotBuilder {
     pub(crate) cell: Arc<AppliedCell>,
     pub(crate) snapshots: Arc<SnapshotStore>,
     pub(crate) builds: SnapshotBuilds,
+    pub(crate) metrics: DiskMetrics,
 }
 
 impl RaftSnapshotBuilder<crate::TypeConfig> for LedgerSnapshotBuilder {
@@ -34,6 +37,7 @@ impl RaftSnapshotBuilder<crate::TypeConfig> for LedgerSnapshotBuilder {
     #[tracing::instrument(level = "info", skip_all, fields(group = %self.group, index))]
     async fn build_snapshot(&mut self) -> Result<Snapshot, std::io::Error> {
         let _building = self.builds.started();
+        let started = Instant::now();
         let (highest_node_id_used, cut, meta) = {
             let state = self.cell.read();
             let meta = SnapshotMeta { last_log_id: state.last_applied, last_membership: state.membership.clone() };
@@ -62,6 +66,7 @@ impl RaftSnapshotBuilder<crate::TypeConfig> for LedgerSnapshotBuilder {
         // If a newer snapshot was installed meanwhile, it stays stored; this
         // one is still a valid snapshot of its own position.
         let (_, data) = self.snapshots.save_if_newer(&meta, data).await?;
+        self.metrics.snapshot_build_seconds.observe(started.elapsed().as_secs_f64());
         Ok(Snapshot { meta, snapshot: data })
     }
 }

@@ -132,7 +132,7 @@ mod tests {
             entries: vec![
                 Entry::new_blank(log_id(3, 5)),
                 Entry::new_membership(log_id(3, 6), membership()),
-                Entry::new_normal(log_id(3, 7), LedgerBatch { envelopes: vec![envelope] }),
+                Entry::new_normal(log_id(3, 7), LedgerBatch { envelopes: vec![envelope].into() }),
             ],
             leader_commit: Some(log_id(3, 4)),
         });

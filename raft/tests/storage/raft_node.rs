@@ -75,7 +75,7 @@ async fn start(storage: &Storage) -> (Raft<TypeConfig, StateMachineStore>, raft:
 }
 
 async fn write(raft: &Raft<TypeConfig, StateMachineStore>, envelopes: Vec<ledger::Envelope>) -> BatchResponse {
-    raft.client_write(LedgerBatch { envelopes }).await.expect("committed and applied").data
+    raft.client_write(LedgerBatch { envelopes: envelopes.into() }).await.expect("committed and applied").data
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -66,7 +66,7 @@ pub(crate) fn members(term: u64, index: u64, voters: &[u64], learners: &[u64]) -
 }
 
 pub(crate) fn normal(term: u64, index: u64, envelopes: Vec<Envelope>) -> Entry {
-    Entry::new_normal(log_id(term, index), LedgerBatch { envelopes })
+    Entry::new_normal(log_id(term, index), LedgerBatch { envelopes: envelopes.into() })
 }
 
 pub(crate) fn envelope(id: &str, now_ms: u64, command: Command) -> Envelope {

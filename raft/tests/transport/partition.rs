@@ -33,8 +33,10 @@ async fn a_minority_cut_off_cannot_commit_and_catches_up_after_healing() {
     let stale = {
         let raft = cluster.node(old).raft(EU.id).clone();
         tokio::spawn(async move {
-            raft.client_write(raft::LedgerBatch { envelopes: vec![envelope("c-stale", receive("wh-1", "pear", 1))] })
-                .await
+            raft.client_write(raft::LedgerBatch {
+                envelopes: vec![envelope("c-stale", receive("wh-1", "pear", 1))].into(),
+            })
+            .await
         })
     };
     let index = write(cluster.node(new).raft(EU.id), vec![envelope("c-receive-2", receive("wh-1", "apple", 7))]).await;

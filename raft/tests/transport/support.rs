@@ -291,7 +291,7 @@ pub(crate) fn receive(warehouse: &str, sku: &str, qty: u64) -> Command {
 /// must succeed.
 pub(crate) async fn write(raft: &LedgerRaft, envelopes: Vec<Envelope>) -> u64 {
     let count = envelopes.len();
-    let written = write_when_writable(raft, LedgerBatch { envelopes }).await;
+    let written = write_when_writable(raft, LedgerBatch { envelopes: envelopes.into() }).await;
     let results = written.data.results;
     assert_eq!(results.len(), count);
     assert!(results.iter().all(|r| r.result.is_ok() && !r.replayed), "{results:?}");

@@ -69,7 +69,8 @@ impl Node {
             raft_addr: "127.0.0.1:0".parse().unwrap(),
             // Another loopback address: the config refuses equal addresses.
             api_addr: "127.0.0.2:0".parse().unwrap(),
-            metrics_addr: None,
+            // A third loopback address, for the metrics page.
+            metrics_addr: Some("127.0.0.3:0".parse().unwrap()),
             peers: BTreeMap::new(),
             tokens: TokensConfig {
                 admin: ADMIN_TOKEN.into(),
