@@ -1,12 +1,13 @@
 //! The [`Ledger`]: one region's state, and `apply`, the only way to change it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::carts::Cart;
 use crate::checkouts::Checkout;
+use crate::chunked_queue::ChunkedQueue;
 use crate::command::{Command, Envelope};
 use crate::holds::{Hold, HoldStatus};
 use crate::idempotency::{IdempotencyRecord, payload_digest};
@@ -104,24 +105,27 @@ pub(crate) struct Index {
     /// skips those.
     deadlines: BTreeMap<u64, Vec<HoldId>>,
     /// Ended holds by end time (appended in time order: the clock is monotonic).
-    ended: VecDeque<(u64, HoldId)>,
+    ended: ChunkedQueue<(u64, HoldId)>,
     /// Idempotency records by time applied (appended in time order).
-    records: VecDeque<(u64, CommandId)>,
+    records: ChunkedQueue<(u64, CommandId)>,
 }
 
 impl Index {
     fn rebuild(state: &State) -> Self {
         let mut index = Index::default();
         index.add_warehouse(&state.warehouses);
+        let mut ended = Vec::new();
         for hold in state.holds.values() {
             match hold.ended_at_ms {
                 None => index.track_pending(hold.expires_at_ms, &hold.id),
-                Some(ended_at_ms) => index.ended.push_back((ended_at_ms, hold.id.clone())),
+                Some(ended_at_ms) => ended.push((ended_at_ms, hold.id.clone())),
             }
         }
-        index.ended.make_contiguous().sort();
-        index.records = state.idempotency.iter().map(|(id, record)| (record.at_ms, id.clone())).collect();
-        index.records.make_contiguous().sort();
+        ended.sort();
+        index.ended = ended.into_iter().collect();
+        let mut records: Vec<_> = state.idempotency.iter().map(|(id, record)| (record.at_ms, id.clone())).collect();
+        records.sort();
+        index.records = records.into_iter().collect();
         index
     }
 
