@@ -302,7 +302,10 @@ mod tests {
             Code::Unavailable,
         );
         check(NotLeader { group_id: "catalog".to_owned(), leader_id: None, leader_address: None }, Code::Unavailable);
-        check(NoQuorum { group_id: "region/eu-west".to_owned(), retry_after_ms: 500 }, Code::Unavailable);
+        check(
+            NoQuorum { group_id: "region/eu-west".to_owned(), retry_after_ms: 500, ..Default::default() },
+            Code::Unavailable,
+        );
         check(
             InsufficientStock {
                 lines: vec![
@@ -371,8 +374,10 @@ mod tests {
 
     #[test]
     fn two_typed_details_are_an_error() {
-        let quorum =
-            |group: &str| ErrorDetail::from(NoQuorum { group_id: group.to_owned(), retry_after_ms: 1 }).into_any();
+        let quorum = |group: &str| {
+            ErrorDetail::from(NoQuorum { group_id: group.to_owned(), retry_after_ms: 1, ..Default::default() })
+                .into_any()
+        };
         let rich = pb::Status {
             code: Code::Unavailable as i32,
             message: "x".to_owned(),

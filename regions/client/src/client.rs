@@ -313,7 +313,11 @@ impl RegionClient {
             }
 
             let (next, wait) = match &failure {
-                Failure::NotLeader { hint: Some(hint), .. } if hint != address.as_str() => {
+                // A write whose leader moved is open, but the new leader
+                // can answer it at once: it is followed like a redirect.
+                Failure::NotLeader { hint: Some(hint), .. } | Failure::NoQuorum { hint: Some(hint), .. }
+                    if hint != address.as_str() =>
+                {
                     match EndpointAddr::parse(hint).ok().and_then(|hinted| self.find_or_add(&hinted)) {
                         Some(leader) if redirects_in_a_row < config.redirects_in_a_row_max => {
                             redirects_in_a_row += 1;

@@ -27,10 +27,13 @@ pub(crate) enum Failure {
         /// The status as received.
         status: Status,
     },
-    /// The leader cannot reach a majority; a write's outcome is unknown.
+    /// The write was proposed and not committed (no quorum in time, or
+    /// leadership moved while it was in flight): its outcome is unknown.
     NoQuorum {
         /// The group, as the leader named it.
         group_id: String,
+        /// The new leader's address, when leadership moved and it is known.
+        hint: Option<String>,
         /// The leader's suggested wait.
         retry_after: Duration,
         /// The status as received.
@@ -104,6 +107,7 @@ pub(crate) fn classify(status: Status) -> Failure {
         Some(ErrorDetail::NotLeader(not_leader)) => Failure::NotLeader { hint: not_leader.leader_address, status },
         Some(ErrorDetail::NoQuorum(no_quorum)) => Failure::NoQuorum {
             group_id: no_quorum.group_id,
+            hint: no_quorum.leader_address,
             retry_after: Duration::from_millis(no_quorum.retry_after_ms),
             status,
         },
@@ -186,8 +190,17 @@ mod tests {
             Failure::NotLeader { hint: None, .. } => {}
             other => panic!("{other:?}"),
         }
-        match classify(ErrorDetail::from(NoQuorum { group_id: "g".to_owned(), retry_after_ms: 250 }).into_status("x")) {
-            Failure::NoQuorum { retry_after, .. } => assert_eq!(retry_after, Duration::from_millis(250)),
+        let no_quorum = |retry_after_ms, leader_address: Option<&str>| {
+            let leader_address = leader_address.map(str::to_owned);
+            ErrorDetail::from(NoQuorum { group_id: "g".to_owned(), retry_after_ms, leader_id: None, leader_address })
+                .into_status("x")
+        };
+        match classify(no_quorum(250, None)) {
+            Failure::NoQuorum { retry_after, hint: None, .. } => assert_eq!(retry_after, Duration::from_millis(250)),
+            other => panic!("{other:?}"),
+        }
+        match classify(no_quorum(0, Some("10.0.0.3:7000"))) {
+            Failure::NoQuorum { hint: Some(hint), .. } => assert_eq!(hint, "10.0.0.3:7000"),
             other => panic!("{other:?}"),
         }
         check(Status::unavailable("leadership lost"), "transient");

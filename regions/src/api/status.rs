@@ -35,17 +35,42 @@ pub fn not_leader(region: &Region, hint: LeaderHint) -> Status {
     .into_status(message)
 }
 
-/// `UNAVAILABLE` with a `NoQuorum` detail.
+/// `UNAVAILABLE` with a `NoQuorum` detail: retry after [`RETRY_AFTER_MS`].
 pub fn no_quorum(region: &Region, message: impl Into<String>) -> Status {
-    ErrorDetail::NoQuorum(NoQuorum { group_id: region.group().to_string(), retry_after_ms: RETRY_AFTER_MS })
-        .into_status(message)
+    ErrorDetail::NoQuorum(NoQuorum {
+        group_id: region.group().to_string(),
+        retry_after_ms: RETRY_AFTER_MS,
+        leader_id: None,
+        leader_address: None,
+    })
+    .into_status(message)
+}
+
+/// `UNAVAILABLE` with a `NoQuorum` detail for a write whose leader lost
+/// leadership while it was in flight: the new leader when known, to retry
+/// there at once (a hand-over takes milliseconds; waiting the no-quorum
+/// [`RETRY_AFTER_MS`] made every hand-over under load a half-second stall).
+fn leadership_moved(region: &Region, hint: LeaderHint, message: String) -> Status {
+    // The error's hint is as of the failure; the replica may know more now.
+    let hint = if hint.api_addr.is_some() { hint } else { region.leader_hint() };
+    ErrorDetail::NoQuorum(NoQuorum {
+        group_id: region.group().to_string(),
+        retry_after_ms: 0,
+        leader_id: hint.node_id,
+        leader_address: hint.api_addr,
+    })
+    .into_status(message)
 }
 
 /// The status of a write that did not (or may not have) applied.
 pub fn propose_failed(region: &Region, error: ProposeError) -> Status {
     match error {
         ProposeError::NotLeader(hint) => not_leader(region, hint),
-        ProposeError::Indeterminate(_) | ProposeError::TimedOut(_) => {
+        ProposeError::Indeterminate(ref hint) => {
+            let message = format!("{error}; retry with the same command_id to learn the outcome");
+            leadership_moved(region, hint.clone(), message)
+        }
+        ProposeError::TimedOut(_) => {
             no_quorum(region, format!("{error}; retry with the same command_id to learn the outcome"))
         }
         ProposeError::Overloaded => Status::resource_exhausted(error.to_string()),

@@ -12,7 +12,9 @@ use region_client::{ClientError, EndpointAddr, RegionClient};
 use tokio::time::Instant;
 use tonic::{Code, Status};
 
-use super::support::{Answer, GROUP, Replica, TOKEN, client, dead_endpoint, fast_config, no_quorum, not_leader};
+use super::support::{
+    Answer, GROUP, Replica, TOKEN, client, dead_endpoint, fast_config, leadership_moved, no_quorum, not_leader,
+};
 
 /// Slack over a deadline for a loaded 2-core machine: an operation must end
 /// by `deadline + SLACK`.
@@ -61,6 +63,23 @@ async fn follows_a_not_leader_hint_and_remembers_the_leader() {
     // The next call starts at the remembered leader.
     register(&client, "cmd-hint-2").await.expect("the leader answers");
     assert_eq!((follower.call_count(), leader.call_count()), (1, 2));
+}
+
+#[tokio::test]
+async fn a_write_whose_leader_moved_is_resent_to_the_new_leader_at_once() {
+    let new_leader = Replica::leader(3).await;
+    let moved_to = new_leader.addr.clone();
+    let old_leader = Replica::start(1, move |_, _| Answer::Fail(leadership_moved(&moved_to))).await;
+    let follower = Replica::start(2, |_, _| Answer::Fail(not_leader(None))).await;
+    // Without the hint the next attempt would go to the follower, after the
+    // no-quorum wait.
+    let client = client(&[&old_leader.addr, &follower.addr, &new_leader.addr], fast_config(LONG));
+
+    register(&client, "cmd-moved").await.expect("the new leader answers");
+    assert_eq!((old_leader.call_count(), follower.call_count(), new_leader.call_count()), (1, 0, 1));
+    let resent = new_leader.calls()[0].register.clone().expect("a RegisterWarehouse");
+    assert_eq!(resent.command_id, "cmd-moved", "the same command id, so it applies once");
+    assert_eq!(client.leader(), new_leader.addr);
 }
 
 #[tokio::test]

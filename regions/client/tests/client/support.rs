@@ -126,7 +126,20 @@ pub(crate) fn not_leader(leader: Option<&EndpointAddr>) -> Status {
 
 /// `UNAVAILABLE` + `NoQuorum`.
 pub(crate) fn no_quorum(retry_after_ms: u64) -> Status {
-    ErrorDetail::from(NoQuorum { group_id: GROUP.to_owned(), retry_after_ms }).into_status("no quorum")
+    ErrorDetail::from(NoQuorum { group_id: GROUP.to_owned(), retry_after_ms, leader_id: None, leader_address: None })
+        .into_status("no quorum")
+}
+
+/// `UNAVAILABLE` + `NoQuorum` naming the leader that took over while the
+/// write was in flight, as a replica that lost leadership answers.
+pub(crate) fn leadership_moved(to: &EndpointAddr) -> Status {
+    ErrorDetail::from(NoQuorum {
+        group_id: GROUP.to_owned(),
+        retry_after_ms: 0,
+        leader_id: Some(3),
+        leader_address: Some(to.as_str().to_owned()),
+    })
+    .into_status("leadership changed while the command was in flight")
 }
 
 /// The address of a port that was bound and released: connecting to it is
