@@ -12,7 +12,6 @@ use openraft::storage::RaftSnapshotBuilder;
 use crate::group::GroupId;
 use crate::storage::applied::AppliedCell;
 use crate::storage::background::{self, DutyCycle};
-use crate::storage::disk_metrics::DiskMetrics;
 use crate::storage::group_snapshot;
 use crate::storage::snapshot_store::SnapshotStore;
 use crate::type_config::{Snapshot, SnapshotMeta};
@@ -28,7 +27,6 @@ pub struct LedgerSnapshotBuilder {
     pub(crate) cell: Arc<AppliedCell>,
     pub(crate) snapshots: Arc<SnapshotStore>,
     pub(crate) builds: SnapshotBuilds,
-    pub(crate) metrics: DiskMetrics,
 }
 
 impl RaftSnapshotBuilder<crate::TypeConfig> for LedgerSnapshotBuilder {
@@ -66,7 +64,7 @@ impl RaftSnapshotBuilder<crate::TypeConfig> for LedgerSnapshotBuilder {
         // If a newer snapshot was installed meanwhile, it stays stored; this
         // one is still a valid snapshot of its own position.
         let (_, data) = self.snapshots.save_if_newer(&meta, data).await?;
-        self.metrics.snapshot_build_seconds.observe(started.elapsed().as_secs_f64());
+        self.snapshots.disk_metrics().snapshot_build_seconds.observe(started.elapsed().as_secs_f64());
         Ok(Snapshot { meta, snapshot: data })
     }
 }

@@ -40,6 +40,7 @@ use crate::group::GroupId;
 use crate::storage::Shared;
 use crate::storage::background::{self, DutyCycle};
 use crate::storage::codec::{decode, encode};
+use crate::storage::disk_metrics::DiskMetrics;
 use crate::storage::error::StoreError;
 use crate::type_config::{LogId, Snapshot, SnapshotMeta};
 
@@ -122,6 +123,11 @@ impl SnapshotStore {
             Err(error) => return Err(file_error(&self.path, "read", &error)),
         };
         parse_file(&self.group, bytes).map(Some)
+    }
+
+    /// The storage's disk timings, which builds of this group's snapshots add to.
+    pub(crate) fn disk_metrics(&self) -> &DiskMetrics {
+        &self.shared.disk_metrics
     }
 
     /// Stores `(meta, data)` durably, unless the stored snapshot is at

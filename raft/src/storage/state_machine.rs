@@ -20,7 +20,6 @@ use crate::group::GroupId;
 use crate::storage::Shared;
 use crate::storage::applied::{AppliedCell, AppliedState, LedgerReader};
 use crate::storage::db::OpenError;
-use crate::storage::disk_metrics::DiskMetrics;
 use crate::storage::error::StoreError;
 use crate::storage::snapshot_builder::{LedgerSnapshotBuilder, SnapshotBuilds};
 use crate::storage::snapshot_check::{SnapshotRejected, verify_snapshot};
@@ -36,7 +35,6 @@ pub struct StateMachineStore {
     cell: Arc<AppliedCell>,
     snapshots: Arc<SnapshotStore>,
     builds: SnapshotBuilds,
-    metrics: DiskMetrics,
 }
 
 impl Drop for StateMachineStore {
@@ -65,7 +63,6 @@ impl StateMachineStore {
         config: LedgerConfig,
         purged: Option<LogId>,
     ) -> Result<Self, OpenError> {
-        let metrics = shared.disk_metrics.clone();
         let (snapshots, stored) = SnapshotStore::open(shared, group.clone()).map_err(|error| match error {
             StoreError::Corrupt { .. } => OpenError::CorruptSnapshot { group: group.clone(), source: Box::new(error) },
             error => OpenError::Read(error),
@@ -108,7 +105,6 @@ impl StateMachineStore {
             cell: Arc::new(AppliedCell::new(state)),
             snapshots: Arc::new(snapshots),
             builds: SnapshotBuilds::default(),
-            metrics,
         })
     }
 
@@ -172,7 +168,6 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             cell: Arc::clone(&self.cell),
             snapshots: Arc::clone(&self.snapshots),
             builds: self.builds.clone(),
-            metrics: self.metrics.clone(),
         }
     }
 

@@ -15,8 +15,7 @@ const RETRY_AFTER_MS: u64 = 500;
 
 /// `UNAVAILABLE` with a `NotLeader` detail naming the leader, if known.
 pub fn not_leader(region: &Region, hint: LeaderHint) -> Status {
-    // The error's hint is as of the failure; the replica may know more now.
-    let hint = if hint.node_id.is_some() { hint } else { region.leader_hint() };
+    let hint = freshest(region, hint);
     let message = match (&hint.node_id, &hint.api_addr) {
         (Some(id), Some(addr)) => {
             format!("node {} is not the leader of `{}`; node {id} at {addr} is", region.node_id(), region.group())
@@ -51,8 +50,7 @@ pub fn no_quorum(region: &Region, message: impl Into<String>) -> Status {
 /// there at once (a hand-over takes milliseconds; waiting the no-quorum
 /// [`RETRY_AFTER_MS`] made every hand-over under load a half-second stall).
 fn leadership_moved(region: &Region, hint: LeaderHint, message: String) -> Status {
-    // The error's hint is as of the failure; the replica may know more now.
-    let hint = if hint.api_addr.is_some() { hint } else { region.leader_hint() };
+    let hint = freshest(region, hint);
     ErrorDetail::NoQuorum(NoQuorum {
         group_id: region.group().to_string(),
         retry_after_ms: 0,
@@ -62,17 +60,23 @@ fn leadership_moved(region: &Region, hint: LeaderHint, message: String) -> Statu
     .into_status(message)
 }
 
+/// An error's leader hint, which is as of the failure, or what the replica
+/// knows now if the error named no leader.
+fn freshest(region: &Region, hint: LeaderHint) -> LeaderHint {
+    if hint.node_id.is_some() { hint } else { region.leader_hint() }
+}
+
+/// The message of a write whose outcome is open.
+fn outcome_open(error: &ProposeError) -> String {
+    format!("{error}; retry with the same command_id to learn the outcome")
+}
+
 /// The status of a write that did not (or may not have) applied.
 pub fn propose_failed(region: &Region, error: ProposeError) -> Status {
     match error {
         ProposeError::NotLeader(hint) => not_leader(region, hint),
-        ProposeError::Indeterminate(ref hint) => {
-            let message = format!("{error}; retry with the same command_id to learn the outcome");
-            leadership_moved(region, hint.clone(), message)
-        }
-        ProposeError::TimedOut(_) => {
-            no_quorum(region, format!("{error}; retry with the same command_id to learn the outcome"))
-        }
+        ProposeError::Indeterminate(ref hint) => leadership_moved(region, hint.clone(), outcome_open(&error)),
+        ProposeError::TimedOut(_) => no_quorum(region, outcome_open(&error)),
         ProposeError::Overloaded => Status::resource_exhausted(error.to_string()),
         ProposeError::Stopped(_) => Status::unavailable(error.to_string()),
     }
