@@ -132,25 +132,19 @@ impl GroupNetwork {
     }
 
     fn peer(&self, target: u64, node: &NodeInfo, append: AppendPath) -> PeerNetwork {
-        let limit = self.shared.config.max_message_bytes;
+        let config = &self.shared.config;
+        let limit = config.max_message_bytes;
         let client = self.shared.pool.channel(&node.grpc_addr).map(|channel| {
             RaftTransportClient::new(channel).max_decoding_message_size(limit).max_encoding_message_size(limit)
         });
         if let Err(error) = &client {
             tracing::warn!(group = %self.group, target, %error, "cannot reach a member: its address is unusable");
         }
-        let config = &self.shared.config;
         PeerNetwork {
             group: self.group.clone(),
+            cluster: config.cluster_id.clone(),
             local: config.node_id,
             target,
-            header: pb::RaftHeader {
-                group_id: self.group.as_str().to_owned(),
-                from_node_id: config.node_id,
-                target_node_id: target,
-                term: 0,
-                cluster_id: config.cluster_id.clone(),
-            },
             client,
             faults: self.shared.faults.clone(),
             append,
@@ -184,10 +178,10 @@ enum AppendPath {
 #[derive(Debug)]
 pub struct PeerNetwork {
     group: GroupId,
+    /// The cluster this node belongs to, named in every request.
+    cluster: String,
     local: u64,
     target: u64,
-    /// Every request's header but its term: cluster, group and both nodes.
-    header: pb::RaftHeader,
     /// A client on the shared channel, or why the peer's address is unusable.
     client: Result<Client, BadAddress>,
     faults: Faults,
@@ -259,7 +253,13 @@ fn append_message(header: pb::RaftHeader, request: &AppendEntriesRequest<TypeCon
 impl PeerNetwork {
     /// The header of a request sent in `term`: what the server admits it by.
     fn header(&self, term: u64) -> pb::RaftHeader {
-        pb::RaftHeader { term, ..self.header.clone() }
+        pb::RaftHeader {
+            group_id: self.group.as_str().to_owned(),
+            from_node_id: self.local,
+            target_node_id: self.target,
+            term,
+            cluster_id: self.cluster.clone(),
+        }
     }
 
     fn client(&self) -> Result<Client, CallError> {
