@@ -37,7 +37,12 @@ pub struct ProposerConfig {
 
 impl Default for ProposerConfig {
     fn default() -> Self {
-        Self { max_batch: 1_024, max_in_flight: 8, queue_depth: 65_536 }
+        // Two entries in flight: one is being replicated while the next
+        // forms. More do not raise throughput (the per-entry work competes
+        // for the same cores) but make smaller entries and more work per
+        // command: at 15,000 hot-SKU reservations/s open loop on two cores,
+        // p99 was 18-20 ms with 2 against 40-90 ms with 3 or 8 (README).
+        Self { max_batch: 1_024, max_in_flight: 2, queue_depth: 65_536 }
     }
 }
 

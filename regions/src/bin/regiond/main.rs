@@ -83,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    disable_transparent_huge_pages();
     let args = Args::parse();
     match args.command {
         Some(Command::Dev(dev)) => return dev::run(dev).await,
@@ -98,6 +99,21 @@ async fn main() -> anyhow::Result<()> {
     };
     let node = RegionNode::start(config, mode).await.context("regiond cannot start")?;
     serve_until_stopped(node).await
+}
+
+/// Turns transparent huge pages off for this process (all its threads and
+/// mappings, present and future).
+///
+/// The replicated state grows by every command, so apply keeps touching
+/// fresh memory. mimalloc asks for huge pages on its arenas; each first
+/// touch of one then zeroes 2 MiB at once (on a VM, with the host backing
+/// it) on the apply thread of every replica. Open-loop at 15,000 hot-SKU
+/// reservations/s on two cores, three 40 s runs each: p99 26-30 ms with
+/// huge pages, 19-19.5 ms without. Failing only costs latency: a warning.
+fn disable_transparent_huge_pages() {
+    if let Err(error) = rustix::thread::disable_transparent_huge_pages(true) {
+        tracing::warn!(%error, "could not turn transparent huge pages off");
+    }
 }
 
 /// `regiond rebuild`: the replica rebuilt, the config rewritten, then
