@@ -104,6 +104,7 @@
 #![deny(missing_docs)]
 
 pub mod group;
+pub mod group_builds;
 pub mod leadership;
 pub mod snapshot_schedule;
 pub mod storage;

@@ -1,8 +1,10 @@
 //! When a replica takes its snapshots: at most every `every` applied
 //! entries, like openraft's own `SnapshotPolicy::LogsSinceLast`, but each
 //! replica at a phase of its own, so the replicas of a group do not all
-//! build at once; and only once the log has grown by as many bytes as the
-//! last snapshot holds.
+//! build at once; only once the log has grown by as many bytes as the
+//! last snapshot holds; and never while another replica of the group is
+//! building one, as far as this one knows ([`crate::group_builds`]): a
+//! due snapshot waits for that build to end.
 //!
 //! Building a snapshot walks the whole state: seconds of CPU. With one
 //! threshold for all, every replica crosses it at about the same log
@@ -17,8 +19,8 @@
 //! node ids spreads evenly (for ids 1, 2, 3 the phases are 0.62, 0.24 and
 //! 0.85 of the interval), with nothing to coordinate.
 //!
-//! A leader hands leadership to its most caught-up follower before it
-//! builds, and a replica that comes to lead while it builds (a hand-over
+//! A leader hands leadership to its most caught-up follower (one not
+//! building, if one is caught up) before it builds, and a replica that comes to lead while it builds (a hand-over
 //! or an election chose it) hands it on, once per build. While a cut of
 //! the ledger is being encoded, every apply that changes a node the cut
 //! shares copies it (copy on write), and the
@@ -38,8 +40,9 @@ use std::time::Duration;
 use openraft::RaftMetrics;
 use openraft::async_runtime::WatchReceiver;
 
+use crate::group_builds::GroupBuilds;
 use crate::leadership;
-use crate::storage::{LogStore, SnapshotBuilds, StoredSnapshotSize};
+use crate::storage::{LogStore, StoredSnapshotSize};
 use crate::transport::LedgerRaft;
 
 /// How often the schedule looks at how far the replica has applied. At
@@ -86,8 +89,9 @@ pub struct SnapshotSchedule {
     pub log: LogStore,
     /// The size of the group's stored snapshot on this node.
     pub stored: StoredSnapshotSize,
-    /// The group's snapshot builds on this node.
-    pub builds: SnapshotBuilds,
+    /// The group's snapshot builds: this node's, and its peers' as far as
+    /// it knows (see [`crate::group_builds`]).
+    pub builds: GroupBuilds,
 }
 
 impl SnapshotSchedule {
@@ -118,12 +122,12 @@ impl SnapshotSchedule {
             if stopped {
                 return;
             }
-            if self.builds.running() {
+            if self.builds.building_here() {
                 // In 90 s benchmark runs, hand-overs chose replicas that
                 // were building half the time: the worst stalls of a run.
-                if hand_on.due(self.builds.started_count(), term, leading) {
+                if hand_on.due(self.builds.here().started_count(), term, leading) {
                     // Not inside the `if let`: the metrics guard must be gone before the await.
-                    let successor = successor(&raft.metrics().borrow_watched(), other_leader);
+                    let successor = successor(&raft.metrics().borrow_watched(), other_leader, &self.builds);
                     if let Some(successor) = successor {
                         hand_over(&raft, self.node_id, successor, "while building a snapshot").await;
                     }
@@ -131,10 +135,11 @@ impl SnapshotSchedule {
                 continue;
             }
             let snapshot = snapshot.map(|id| id.index);
-            if !due_check.due(applied, snapshot, self.log.appended_bytes(), self.stored.bytes()) {
+            let others_building = self.builds.others_building(leading);
+            if !due_check.due(applied, snapshot, self.log.appended_bytes(), self.stored.bytes(), others_building) {
                 continue;
             }
-            let successor = successor(&raft.metrics().borrow_watched(), None);
+            let successor = successor(&raft.metrics().borrow_watched(), None, &self.builds);
             if let Some(successor) = successor {
                 hand_over(&raft, self.node_id, successor, "before building a snapshot").await;
             }
@@ -147,8 +152,9 @@ impl SnapshotSchedule {
 }
 
 /// The voter to hand leadership to, if this node leads and has one (see
-/// [`pick_successor`]).
-fn successor(metrics: &RaftMetrics<crate::TypeConfig>, avoid: Option<u64>) -> Option<u64> {
+/// [`pick_successor`]): not `avoid`, nor a follower that says it builds,
+/// if another is caught up.
+fn successor(metrics: &RaftMetrics<crate::TypeConfig>, avoid: Option<u64>, builds: &GroupBuilds) -> Option<u64> {
     if metrics.current_leader != Some(metrics.id) {
         return None;
     }
@@ -158,7 +164,7 @@ fn successor(metrics: &RaftMetrics<crate::TypeConfig>, avoid: Option<u64>) -> Op
         .iter()
         .filter(|(id, _)| **id != metrics.id && membership.voter_ids().any(|voter| voter == **id))
         .map(|(id, log_id)| (*id, log_id.map_or(0, |log_id| log_id.index)));
-    pick_successor(followers, avoid)
+    pick_successor(followers, |id| Some(id) == avoid || builds.follower_building(id))
 }
 
 /// How far behind the most caught-up follower another may be and still
@@ -166,16 +172,14 @@ fn successor(metrics: &RaftMetrics<crate::TypeConfig>, avoid: Option<u64>) -> Op
 const CAUGHT_UP_WITHIN: u64 = 1_000;
 
 /// Of the voting followers, with the index each has replicated up to: the
-/// most caught-up one, but not `avoid` (the node that handed leadership
-/// here) if another is caught up too (within [`CAUGHT_UP_WITHIN`]).
-fn pick_successor(followers: impl Iterator<Item = (u64, u64)>, avoid: Option<u64>) -> Option<u64> {
+/// most caught-up one, but not one that is `busy` (building a snapshot,
+/// or the node that handed leadership here and likely building) if one
+/// that is not is caught up too (within [`CAUGHT_UP_WITHIN`]).
+fn pick_successor(followers: impl Iterator<Item = (u64, u64)>, busy: impl Fn(u64) -> bool) -> Option<u64> {
     let followers: Vec<(u64, u64)> = followers.collect();
     let best = followers.iter().map(|(_, matched)| *matched).max()?;
     let caught_up = |matched: u64| matched.saturating_add(CAUGHT_UP_WITHIN) >= best;
-    followers
-        .iter()
-        .max_by_key(|(id, matched)| (Some(*id) != avoid && caught_up(*matched), *matched))
-        .map(|(id, _)| *id)
+    followers.iter().max_by_key(|(id, matched)| (!busy(*id) && caught_up(*matched), *matched)).map(|(id, _)| *id)
 }
 
 /// Hands leadership to `successor` and waits a little for it; a failed
@@ -241,14 +245,27 @@ impl DueCheck {
 
     /// Whether to build a snapshot now, with `applied` entries applied,
     /// the last snapshot at `snapshot`, `log_bytes` appended so far and a
-    /// stored snapshot of `snapshot_bytes`.
-    fn due(&mut self, applied: u64, snapshot: Option<u64>, log_bytes: u64, snapshot_bytes: u64) -> bool {
+    /// stored snapshot of `snapshot_bytes`. While `others_building` (another
+    /// replica of the group builds), a due snapshot waits, and is built as
+    /// soon as that one is done.
+    fn due(
+        &mut self,
+        applied: u64,
+        snapshot: Option<u64>,
+        log_bytes: u64,
+        snapshot_bytes: u64,
+        others_building: bool,
+    ) -> bool {
         if snapshot != self.last_snapshot {
             self.last_snapshot = snapshot;
             self.log_at_snapshot = log_bytes;
         }
         let counted_from = snapshot.unwrap_or(0).max(self.considered_at);
         if applied < next_due(counted_from, self.node_id, self.every) {
+            return false;
+        }
+        if others_building {
+            tracing::debug!(applied, "snapshot due, waiting: another replica of the group is building one");
             return false;
         }
         self.considered_at = applied;
@@ -293,16 +310,18 @@ mod tests {
     }
 
     #[test]
-    fn the_successor_is_the_most_caught_up_follower_but_not_the_one_avoided() {
+    fn the_successor_is_the_most_caught_up_follower_but_not_a_busy_one() {
         let followers = [(2, 900), (3, 1_000)];
-        assert_eq!(pick_successor(followers.into_iter(), None), Some(3));
-        assert_eq!(pick_successor(followers.into_iter(), Some(2)), Some(3));
-        // The node that handed leadership over is passed over while another is caught up...
-        assert_eq!(pick_successor(followers.into_iter(), Some(3)), Some(2));
+        let busy = |busy: u64| move |id| id == busy;
+        assert_eq!(pick_successor(followers.into_iter(), |_| false), Some(3));
+        assert_eq!(pick_successor(followers.into_iter(), busy(2)), Some(3));
+        // A busy node (building, or the one that handed leadership over) is
+        // passed over while another is caught up...
+        assert_eq!(pick_successor(followers.into_iter(), busy(3)), Some(2));
         // ... but not for one far behind (likely down), nor when it is the only one.
-        assert_eq!(pick_successor([(2, 10), (3, 5_000)].into_iter(), Some(3)), Some(3));
-        assert_eq!(pick_successor([(3, 5_000)].into_iter(), Some(3)), Some(3));
-        assert_eq!(pick_successor([].into_iter(), None), None);
+        assert_eq!(pick_successor([(2, 10), (3, 5_000)].into_iter(), busy(3)), Some(3));
+        assert_eq!(pick_successor([(3, 5_000)].into_iter(), busy(3)), Some(3));
+        assert_eq!(pick_successor([].into_iter(), |_| false), None);
     }
 
     #[test]
@@ -348,19 +367,30 @@ mod tests {
         let (node, every) = (1, 100);
         let phase = phase(node, every);
         let mut due_check = DueCheck::new(node, every, 0);
-        assert!(!due_check.due(phase - 1, None, 5_000, 0), "not before the phase");
-        assert!(due_check.due(phase, None, 5_000, 0), "the first: nothing stored yet");
+        assert!(!due_check.due(phase - 1, None, 5_000, 0, false), "not before the phase");
+        assert!(due_check.due(phase, None, 5_000, 0, false), "the first: nothing stored yet");
         // Built at `phase`, 8,000 bytes; the log has 5,000 bytes then.
         let first = Some(phase);
-        assert!(!due_check.due(phase + 50, first, 5_000, 8_000));
+        assert!(!due_check.due(phase + 50, first, 5_000, 8_000, false));
         // The next due point: only 7,999 bytes appended since.
-        assert!(!due_check.due(phase + every, first, 12_999, 8_000), "the log grew less than the snapshot");
-        assert!(!due_check.due(phase + every + 60, first, 20_000, 8_000), "between due points");
-        assert!(due_check.due(phase + 2 * every, first, 20_000, 8_000), "grown enough, at the next due point");
+        assert!(!due_check.due(phase + every, first, 12_999, 8_000, false), "the log grew less than the snapshot");
+        assert!(!due_check.due(phase + every + 60, first, 20_000, 8_000, false), "between due points");
+        assert!(due_check.due(phase + 2 * every, first, 20_000, 8_000, false), "grown enough, at the next due point");
         // A newer snapshot (installed from the leader) restarts the count.
         let installed = Some(phase + 2 * every + 30);
-        assert!(!due_check.due(phase + 3 * every, installed, 21_000, 1_000));
-        assert!(due_check.due(phase + 4 * every, installed, 22_000, 1_000));
+        assert!(!due_check.due(phase + 3 * every, installed, 21_000, 1_000, false));
+        assert!(due_check.due(phase + 4 * every, installed, 22_000, 1_000, false));
+    }
+
+    #[test]
+    fn a_due_snapshot_waits_while_another_replica_builds_and_is_built_right_after() {
+        let (node, every) = (1, 100);
+        let phase = phase(node, every);
+        let mut due_check = DueCheck::new(node, every, 0);
+        assert!(!due_check.due(phase, None, 5_000, 0, true), "another replica builds");
+        assert!(!due_check.due(phase + 20, None, 5_000, 0, true));
+        // Not pushed to the next due point: built as soon as the other is done.
+        assert!(due_check.due(phase + 40, None, 5_000, 0, false));
     }
 
     #[test]

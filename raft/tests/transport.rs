@@ -3,6 +3,7 @@
 //! `transport/`.
 
 mod transport {
+    mod builds;
     mod groups;
     mod links;
     mod partition;

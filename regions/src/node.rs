@@ -21,6 +21,7 @@ use openraft::errors::{InitializeError, RaftError};
 use protos::admin::admin_server::AdminServer;
 use protos::reservation::reservations_server::ReservationsServer;
 use protos::warehouse::warehouse_inventory_server::WarehouseInventoryServer;
+use raft::group_builds::GroupBuilds;
 use raft::snapshot_schedule::SnapshotSchedule;
 use raft::storage::{IfMissing, NodeIdentity, StorageClosed, StorageConfig};
 use raft::transport::{LedgerRaft, ServeError};
@@ -130,18 +131,23 @@ impl RegionNode {
         let state_machine = storage.state_machine(group.clone(), ledger_config)?;
         let reader = state_machine.reader();
         let log = storage.log_store(group.clone());
+        let builds = GroupBuilds::new(state_machine.snapshot_builds());
         let snapshot_schedule = SnapshotSchedule {
             node_id: config.node_id,
             every: config.raft.snapshot_every,
             log: log.clone(),
             stored: state_machine.stored_snapshot_size(),
-            builds: state_machine.snapshot_builds(),
+            builds: builds.clone(),
         };
         let raft_config = Arc::new(config.raft_config().validate().map_err(|e| StartError::Raft(e.to_string()))?);
-        let raft = Raft::new(config.node_id, raft_config, transport.network(group.clone()), log.clone(), state_machine)
+        let network = transport.network(group.clone(), builds.clone());
+        let raft = Raft::new(config.node_id, raft_config, network, log.clone(), state_machine)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
-        transport.registry().register(group.clone(), raft.clone()).map_err(|e| StartError::Raft(e.to_string()))?;
+        transport
+            .registry()
+            .register(group.clone(), raft.clone(), builds)
+            .map_err(|e| StartError::Raft(e.to_string()))?;
 
         let metrics = Metrics::new(group.as_str(), config.node_id);
         metrics.register_disk(storage.disk_metrics());

@@ -43,6 +43,7 @@ use tonic::{Code, Status};
 use tracing::Instrument;
 
 use crate::group::GroupId;
+use crate::group_builds::GroupBuilds;
 use crate::transport::codec::{
     self, AppendReply, Ballot, DecodeError, SnapshotReply, StreamReply, TransferReply, VotePayload, VoteReply,
 };
@@ -123,12 +124,13 @@ impl ChannelPool {
 #[derive(Clone, Debug)]
 pub struct GroupNetwork {
     group: GroupId,
+    builds: GroupBuilds,
     shared: Arc<Shared>,
 }
 
 impl GroupNetwork {
-    pub(crate) fn new(group: GroupId, shared: Arc<Shared>) -> Self {
-        Self { group, shared }
+    pub(crate) fn new(group: GroupId, builds: GroupBuilds, shared: Arc<Shared>) -> Self {
+        Self { group, builds, shared }
     }
 
     fn peer(&self, target: u64, node: &NodeInfo, append: AppendPath) -> PeerNetwork {
@@ -147,6 +149,7 @@ impl GroupNetwork {
             target,
             client,
             faults: self.shared.faults.clone(),
+            builds: self.builds.clone(),
             append,
         }
     }
@@ -185,6 +188,9 @@ pub struct PeerNetwork {
     /// A client on the shared channel, or why the peer's address is unusable.
     client: Result<Client, BadAddress>,
     faults: Faults,
+    /// What this node knows of the group's snapshot builds: told to the
+    /// target in every request, updated from its AppendEntries replies.
+    builds: GroupBuilds,
     append: AppendPath,
 }
 
@@ -259,6 +265,7 @@ impl PeerNetwork {
             target_node_id: self.target,
             term,
             cluster_id: self.cluster.clone(),
+            others_building_snapshot: self.builds.building_besides(self.target),
         }
     }
 
@@ -322,8 +329,13 @@ impl PeerNetwork {
         let mut client = self.client()?;
         let (cut_tx, cut_rx) = oneshot::channel();
         let template = self.header(0);
+        let (builds, target) = (self.builds.clone(), self.target);
         let encoded = input.map(move |request| {
-            let header = pb::RaftHeader { term: term_of(&request.vote), ..template.clone() };
+            let header = pb::RaftHeader {
+                term: term_of(&request.vote),
+                others_building_snapshot: builds.building_besides(target),
+                ..template.clone()
+            };
             append_message(header, &request)
         });
         let requests = filter_outbound(encoded, self.target, self.faults.clone(), cut_tx);
@@ -332,7 +344,7 @@ impl PeerNetwork {
             .await
             .map_err(|_elapsed| CallError::Deadline(setup))?
             .map_err(CallError::Status)?;
-        Ok(stream_replies(opened.into_inner(), cut_rx, self.local, self.target))
+        Ok(stream_replies(opened.into_inner(), cut_rx, self.builds.clone(), self.local, self.target))
     }
 
     /// Sends a whole snapshot: header, then data chunks with their offsets,
@@ -391,12 +403,13 @@ fn filter_outbound<T: Send + 'static>(
     })
 }
 
-/// The reply side of a replication stream: decodes each reply, and ends
-/// with the error that ended the stream (a dropped request, a status, an
-/// undecodable reply).
+/// The reply side of a replication stream: decodes each reply (noting
+/// whether the target builds), and ends with the error that ended the
+/// stream (a dropped request, a status, an undecodable reply).
 fn stream_replies(
     replies: tonic::Streaming<pb::AppendEntriesResponse>,
     cut: oneshot::Receiver<LinkCut>,
+    builds: GroupBuilds,
     local: u64,
     target: u64,
 ) -> BoxStream<'static, Result<StreamReply, RPCError<TypeConfig>>> {
@@ -408,9 +421,10 @@ fn stream_replies(
         replies: tonic::Streaming<pb::AppendEntriesResponse>,
         /// `None` once the request side ended without a drop.
         cut: Option<oneshot::Receiver<LinkCut>>,
+        builds: GroupBuilds,
         failed: bool,
     }
-    let state = State { replies, cut: Some(cut), failed: false };
+    let state = State { replies, cut: Some(cut), builds, failed: false };
     Box::pin(stream::unfold(state, move |mut state| async move {
         if state.failed {
             return None;
@@ -432,6 +446,7 @@ fn stream_replies(
                 Event::Cut(Some(cut)) => Err(CallError::Cut(cut)),
                 Event::Reply(Ok(None)) => return None,
                 Event::Reply(Ok(Some(reply))) => {
+                    state.builds.heard_from_follower(target, reply.building_snapshot);
                     codec::decode::<StreamReply>("StreamAppend reply", &reply.payload).map_err(CallError::from)
                 }
                 Event::Reply(Err(status)) => Err(CallError::Status(status)),
@@ -457,6 +472,7 @@ impl NetAppend<TypeConfig> for PeerNetwork {
         let outcome = async {
             let reply =
                 self.unary(option.soft_ttl(), message, |mut c, r| async move { c.append_entries(r).await }).await?;
+            self.builds.heard_from_follower(self.target, reply.building_snapshot);
             let reply: AppendReply = codec::decode("AppendEntries reply", &reply.payload)?;
             reply.map_err(|e| CallError::RemoteStopped(codec::fatal_of(e)))
         };

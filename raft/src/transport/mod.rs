@@ -31,6 +31,7 @@
 //! ```no_run
 //! use std::sync::Arc;
 //!
+//! use raft::group_builds::GroupBuilds;
 //! use raft::transport::{Faults, Transport, TransportConfig};
 //! use raft::{GroupId, Storage};
 //!
@@ -40,16 +41,17 @@
 //!     let transport = Transport::new(TransportConfig::new(&storage.identity().cluster_id, node_id), Faults::disabled());
 //!     let group = GroupId::new("region/eu-west")?;
 //!     let state_machine = storage.state_machine(group.clone(), ledger::LedgerConfig::new("eu-west"))?;
+//!     let builds = GroupBuilds::new(state_machine.snapshot_builds());
 //!     let config = openraft::Config { install_snapshot_timeout: 30_000, ..Default::default() };
 //!     let raft = openraft::Raft::new(
 //!         node_id,
 //!         Arc::new(config.validate()?),
-//!         transport.network(group.clone()),
+//!         transport.network(group.clone(), builds.clone()),
 //!         storage.log_store(group.clone()),
 //!         state_machine,
 //!     )
 //!     .await?;
-//!     transport.registry().register(group, raft)?;
+//!     transport.registry().register(group, raft, builds)?;
 //!     // One server for every hosted group, on the node-to-node listener.
 //!     transport.serve(listener, std::future::pending()).await?;
 //!     Ok(())
@@ -109,6 +111,7 @@ pub use self::registry::{GroupRegistry, LedgerRaft, RegistryError};
 pub use self::server::RaftService;
 pub use self::snapshot::MAX_CHUNK_BYTES;
 use crate::group::GroupId;
+use crate::group_builds::GroupBuilds;
 
 /// How the transport of one node behaves. [`TransportConfig::new`] gives
 /// the defaults for a node of a cluster.
@@ -257,9 +260,10 @@ impl Transport {
         &self.shared.faults
     }
 
-    /// The network factory to pass to `openraft::Raft::new` for `group`.
-    pub fn network(&self, group: GroupId) -> GroupNetwork {
-        GroupNetwork::new(group, Arc::clone(&self.shared))
+    /// The network factory to pass to `openraft::Raft::new` for `group`,
+    /// telling peers what `builds` knows and recording what they answer.
+    pub fn network(&self, group: GroupId, builds: GroupBuilds) -> GroupNetwork {
+        GroupNetwork::new(group, builds, Arc::clone(&self.shared))
     }
 
     /// The `RaftTransport` service for every hosted group, with this

@@ -2,7 +2,8 @@
 //! serves them all.
 //!
 //! Every Raft RPC names its group; the server looks the group up here and
-//! hands the request to that group's `openraft::Raft`. Lookups take a read
+//! hands the request to that group's `openraft::Raft`, and tells the
+//! group's [`GroupBuilds`] what the sender said about snapshot builds. Lookups take a read
 //! lock for a hash-map probe and a handle clone, never across an await, so
 //! requests for different groups (or the same group) run concurrently.
 
@@ -10,11 +11,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::group::GroupId;
+use crate::group_builds::GroupBuilds;
 use crate::storage::StateMachineStore;
 use crate::type_config::TypeConfig;
 
 /// A ledger group's Raft instance, as the node creates it with
-/// `openraft::Raft::new(node_id, config, transport.network(group), log_store, state_machine)`.
+/// `openraft::Raft::new(node_id, config, transport.network(group, builds), log_store, state_machine)`.
 pub type LedgerRaft = openraft::Raft<TypeConfig, StateMachineStore>;
 
 /// Why a group could not be registered.
@@ -29,7 +31,14 @@ pub enum RegistryError {
 /// The groups this node hosts, by id. Cheap to clone; clones share the map.
 #[derive(Clone, Default)]
 pub struct GroupRegistry {
-    groups: Arc<RwLock<HashMap<GroupId, LedgerRaft>>>,
+    groups: Arc<RwLock<HashMap<GroupId, Hosted>>>,
+}
+
+/// A hosted group: its Raft, and what this node knows of its builds.
+#[derive(Clone)]
+pub(crate) struct Hosted {
+    pub(crate) raft: LedgerRaft,
+    pub(crate) builds: GroupBuilds,
 }
 
 impl std::fmt::Debug for GroupRegistry {
@@ -39,14 +48,15 @@ impl std::fmt::Debug for GroupRegistry {
 }
 
 impl GroupRegistry {
-    /// Starts serving `group`'s RPCs with `raft`.
-    pub fn register(&self, group: GroupId, raft: LedgerRaft) -> Result<(), RegistryError> {
+    /// Starts serving `group`'s RPCs with `raft`; `builds` is the same
+    /// knowledge of the group's snapshot builds its network was made with.
+    pub fn register(&self, group: GroupId, raft: LedgerRaft, builds: GroupBuilds) -> Result<(), RegistryError> {
         let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
         if groups.contains_key(&group) {
             return Err(RegistryError::AlreadyHosted(group));
         }
         tracing::info!(%group, "hosting group");
-        groups.insert(group, raft);
+        groups.insert(group, Hosted { raft, builds });
         Ok(())
     }
 
@@ -57,11 +67,11 @@ impl GroupRegistry {
         if removed.is_some() {
             tracing::info!(%group, "no longer hosting group");
         }
-        removed
+        removed.map(|hosted| hosted.raft)
     }
 
-    /// The Raft of `group`, if this node hosts it.
-    pub fn get(&self, group: &GroupId) -> Option<LedgerRaft> {
+    /// `group`, if this node hosts it.
+    pub(crate) fn get(&self, group: &GroupId) -> Option<Hosted> {
         self.groups.read().unwrap_or_else(PoisonError::into_inner).get(group).cloned()
     }
 

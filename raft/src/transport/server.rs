@@ -37,6 +37,7 @@ use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
 use crate::group::GroupId;
+use crate::group_builds::GroupBuilds;
 use crate::transport::Shared;
 use crate::transport::codec::{self, AppendReply, Ballot, SnapshotReply, TransferReply, VotePayload, VoteReply};
 use crate::transport::faults::Flow;
@@ -52,10 +53,12 @@ pub struct RaftService {
     shared: Arc<Shared>,
 }
 
-/// A request that passed admission: its group, and that group's Raft.
+/// A request that passed admission: its group, that group's Raft, and
+/// what this node knows of the group's snapshot builds.
 struct Admitted {
     group: GroupId,
     raft: LedgerRaft,
+    builds: GroupBuilds,
 }
 
 type ReplyStream = BoxStream<'static, Result<pb::AppendEntriesResponse, Status>>;
@@ -79,10 +82,10 @@ impl RaftService {
         span.record("from", header.from_node_id);
         self.check_link(header).await?;
         let group = GroupId::new(&header.group_id).map_err(|e| invalid(format!("header.group_id: {e}")))?;
-        let raft = self.shared.registry.get(&group).ok_or_else(|| {
+        let hosted = self.shared.registry.get(&group).ok_or_else(|| {
             Status::not_found(format!("node {} hosts no replica of group `{group}`", self.shared.config.node_id))
         })?;
-        Ok(Admitted { group, raft })
+        Ok(Admitted { group, raft: hosted.raft, builds: hosted.builds })
     }
 
     /// The inbound fault rules for the sender, then the cluster and target checks.
@@ -127,7 +130,7 @@ impl RaftService {
         };
         let first = first.ok_or_else(|| invalid("the StreamAppend stream ended before its first request"))?;
         let admitted = self.admit(first.header.as_ref()).await?;
-        let request = decode_append(&first)?;
+        let request = decode_append(&first, &admitted.builds)?;
         Ok((admitted, request))
     }
 
@@ -135,6 +138,7 @@ impl RaftService {
     async fn next_append(
         &self,
         group: &GroupId,
+        builds: &GroupBuilds,
         message: pb::AppendEntriesRequest,
     ) -> Result<AppendEntriesRequest<TypeConfig>, Status> {
         let header = message.header.as_ref().ok_or_else(|| invalid("a StreamAppend request has no header"))?;
@@ -145,7 +149,7 @@ impl RaftService {
             )));
         }
         self.check_link(header).await?;
-        decode_append(&message)
+        decode_append(&message, builds)
     }
 
     /// Pipes one `StreamAppend` stream through its group's Raft: routed by
@@ -159,15 +163,16 @@ impl RaftService {
         };
         let failure = Arc::new(Mutex::new(None::<Status>));
         let closed = self.shared.closed();
-        let state = (incoming, self, admitted.group, Arc::clone(&failure));
-        let rest = stream::unfold(state, |(mut incoming, service, group, failure)| async move {
+        let builds = admitted.builds;
+        let state = (incoming, self, admitted.group, builds.clone(), Arc::clone(&failure));
+        let rest = stream::unfold(state, |(mut incoming, service, group, builds, failure)| async move {
             let next = match incoming.message().await {
                 Ok(None) => return None,
-                Ok(Some(message)) => service.next_append(&group, message).await,
+                Ok(Some(message)) => service.next_append(&group, &builds, message).await,
                 Err(status) => Err(status),
             };
             match next {
-                Ok(request) => Some((request, (incoming, service, group, failure))),
+                Ok(request) => Some((request, (incoming, service, group, builds, failure))),
                 Err(status) => {
                     *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
                     None
@@ -176,8 +181,8 @@ impl RaftService {
         });
         // A shutting-down server ends the input, so the stream completes.
         let input = stream::once(ready(first)).chain(rest).take_until(closed);
-        let replies = admitted.raft.stream_append(input).map(|reply| match reply {
-            Ok(reply) => Ok(pb::AppendEntriesResponse { payload: codec::encode(&reply) }),
+        let replies = admitted.raft.stream_append(input).map(move |reply| match reply {
+            Ok(reply) => Ok(append_reply(codec::encode(&reply), &builds)),
             Err(fatal) => Err(Status::unavailable(format!("this node's replica of the group has stopped: {fatal}"))),
         });
         let trailer = stream::once(async move { failure.lock().unwrap_or_else(PoisonError::into_inner).take() })
@@ -246,8 +251,12 @@ impl RaftService {
     }
 }
 
-/// Decodes an AppendEntries payload and checks it against its envelope.
-fn decode_append(message: &pb::AppendEntriesRequest) -> Result<AppendEntriesRequest<TypeConfig>, Status> {
+/// Decodes an AppendEntries payload and checks it against its envelope,
+/// then records what its leader said about the group's snapshot builds.
+fn decode_append(
+    message: &pb::AppendEntriesRequest,
+    builds: &GroupBuilds,
+) -> Result<AppendEntriesRequest<TypeConfig>, Status> {
     let request: AppendEntriesRequest<TypeConfig> =
         codec::decode("AppendEntries request", &message.payload).map_err(invalid)?;
     if request.entries.len() != message.entry_count as usize {
@@ -257,7 +266,15 @@ fn decode_append(message: &pb::AppendEntriesRequest) -> Result<AppendEntriesRequ
             request.entries.len()
         )));
     }
+    if let Some(header) = &message.header {
+        builds.heard_from_leader(header.others_building_snapshot);
+    }
     Ok(request)
+}
+
+/// The reply to one AppendEntries request, saying whether this replica builds.
+fn append_reply(payload: Vec<u8>, builds: &GroupBuilds) -> pb::AppendEntriesResponse {
+    pb::AppendEntriesResponse { payload, building_snapshot: builds.building_here() }
 }
 
 /// The next message of a snapshot stream, or an error if none comes in `idle`.
@@ -292,9 +309,9 @@ impl RaftTransport for RaftService {
     ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
         let message = request.into_inner();
         let admitted = self.admit(message.header.as_ref()).await?;
-        let request = decode_append(&message)?;
+        let request = decode_append(&message, &admitted.builds)?;
         let reply: AppendReply = admitted.raft.append_entries(request).await;
-        Ok(Response::new(pb::AppendEntriesResponse { payload: codec::encode(&reply) }))
+        Ok(Response::new(append_reply(codec::encode(&reply), &admitted.builds)))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(rpc = "stream_append", group = Empty, from = Empty))]

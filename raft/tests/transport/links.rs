@@ -8,6 +8,8 @@ use std::time::Duration;
 use openraft::errors::RPCError;
 use openraft::network::{NetVote, RPCOption, RaftNetworkFactory};
 use openraft::raft::VoteRequest;
+use raft::group_builds::GroupBuilds;
+use raft::storage::SnapshotBuilds;
 use raft::transport::{Direction, FaultsError, LinkFaults, LinkRule, PeerNetwork};
 use raft::type_config::Vote;
 use raft::{Faults, NodeInfo, Transport, TransportConfig};
@@ -25,9 +27,15 @@ enum Outcome {
     Other(String),
 }
 
+/// Build knowledge for a network whose node hosts no replica of the group.
+fn unhosted_builds() -> GroupBuilds {
+    GroupBuilds::new(SnapshotBuilds::default())
+}
+
 async fn peer(cluster: &Cluster, from: u64, to: u64) -> PeerNetwork {
     let info = NodeInfo { grpc_addr: cluster.node(to).addr.to_string(), ..Default::default() };
-    cluster.node(from).transport.network(support::group(EU.id)).new_client(to, &info).await
+    let builds = cluster.node(from).replica(EU.id).builds.clone();
+    cluster.node(from).transport.network(support::group(EU.id), builds).new_client(to, &info).await
 }
 
 async fn vote(network: &mut PeerNetwork, from: u64, ttl_ms: u64) -> Outcome {
@@ -79,7 +87,7 @@ async fn rules_cut_or_slow_one_direction_at_a_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_that_cannot_be_reached_are_unreachable() {
     let transport = Transport::new(TransportConfig::new(support::CLUSTER, 1), Faults::disabled());
-    let mut network = transport.network(support::group(EU.id));
+    let mut network = transport.network(support::group(EU.id), unhosted_builds());
     // A port nobody listens on any more.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
     for addr in [closed.to_string(), "not an address".to_owned(), String::new()] {
@@ -98,7 +106,7 @@ async fn a_node_of_another_cluster_is_unreachable() {
     // Same group, same node ids, another deployment: a misconfigured address.
     let stranger = Transport::new(TransportConfig::new("staging", 1), Faults::disabled());
     let info = NodeInfo { grpc_addr: cluster.node(2).addr.to_string(), ..Default::default() };
-    let mut network = stranger.network(support::group(EU.id)).new_client(2, &info).await;
+    let mut network = stranger.network(support::group(EU.id), unhosted_builds()).new_client(2, &info).await;
     assert_eq!(vote(&mut network, 1, 2_000).await, Outcome::Unreachable);
     // The cluster's own node 1 gets its answer.
     assert_eq!(vote(&mut peer(&cluster, 1, 2).await, 1, 2_000).await, Outcome::Answered);

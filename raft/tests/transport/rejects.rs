@@ -29,6 +29,7 @@ fn header(group: &str, from: u64, target: u64) -> Option<RaftHeader> {
         target_node_id: target,
         term: 1,
         cluster_id: support::CLUSTER.into(),
+        others_building_snapshot: false,
     })
 }
 

@@ -12,6 +12,7 @@ use ledger::command::{AdjustStock, Adjustment, RegisterWarehouse};
 use ledger::{Command, Envelope, LedgerConfig};
 use openraft::async_runtime::WatchReceiver;
 use openraft::{Raft, RaftMetrics, ServerState};
+use raft::group_builds::GroupBuilds;
 use raft::storage::{IfMissing, LedgerReader, NodeIdentity, StorageConfig};
 use raft::transport::{LedgerRaft, ServeError};
 use raft::{Faults, GroupId, LedgerBatch, NodeInfo, Storage, Transport, TransportConfig, TypeConfig};
@@ -54,6 +55,8 @@ pub(crate) struct GroupSpec {
 pub(crate) struct Replica {
     pub(crate) raft: LedgerRaft,
     pub(crate) reader: LedgerReader,
+    /// What the node knows of the group's snapshot builds.
+    pub(crate) builds: GroupBuilds,
 }
 
 /// A running server: its stop switch and its task.
@@ -88,11 +91,12 @@ impl Node {
             let state_machine =
                 storage.state_machine(id_of_group.clone(), LedgerConfig::new(spec.region)).expect("open state machine");
             let reader = state_machine.reader();
+            let builds = GroupBuilds::new(state_machine.snapshot_builds());
             let log_store = storage.log_store(id_of_group.clone());
-            let network = transport.network(id_of_group.clone());
+            let network = transport.network(id_of_group.clone(), builds.clone());
             let raft = Raft::new(id, Arc::clone(&config), network, log_store, state_machine).await.expect("start raft");
-            transport.registry().register(id_of_group, raft.clone()).expect("register group");
-            replicas.insert(spec.id, Replica { raft, reader });
+            transport.registry().register(id_of_group, raft.clone(), builds.clone()).expect("register group");
+            replicas.insert(spec.id, Replica { raft, reader, builds });
         }
         let (stop, stopped) = oneshot::channel::<()>();
         let serving = transport.clone();
