@@ -325,8 +325,18 @@ pub(crate) fn options() -> Options {
     // call of `bench --duration 180 --rate 15000` rose to 126-216 ms at
     // each flush). RocksDB's own advice, and TiKV's setting.
     options.set_bytes_per_sync(1 << 20);
+    // And at most 16 MiB/s of them: with every replica flushing its 64 MiB
+    // memtable at the same log size, a flush at full speed still made the
+    // slowest call of a 180 s run at 15,000/s 220-227 ms, both times exactly
+    // while it ran (1.3 s). The log fills a memtable at 1-2 MB/s under that
+    // load, so a flush spread over 4 s is long done before the next.
+    options.set_ratelimiter(FLUSH_BYTES_PER_SEC, 100_000, 10);
     options
 }
+
+/// The most bytes per second RocksDB writes to table files (flushes and
+/// compactions, flushes first).
+const FLUSH_BYTES_PER_SEC: i64 = 16 << 20;
 
 fn check_identity(path: &Path, expected: &NodeIdentity, record: &[u8]) -> Result<(), OpenError> {
     let corrupt = |detail: String| OpenError::CorruptIdentity { path: path.to_owned(), detail };
