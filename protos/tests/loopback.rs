@@ -56,7 +56,9 @@ impl RaftTransport for EchoTransport {
     ) -> Result<Response<AppendEntriesResponse>, Status> {
         let request = request.into_inner();
         check_group(request.header.as_ref())?;
-        Ok(Response::new(AppendEntriesResponse { payload: request.payload }))
+        let header = request.header.unwrap_or_default();
+        let building_snapshot = header.others_building_snapshot;
+        Ok(Response::new(AppendEntriesResponse { payload: request.payload, building_snapshot }))
     }
 
     type StreamAppendStream = AppendStream;
@@ -68,7 +70,7 @@ impl RaftTransport for EchoTransport {
         let responses = request.into_inner().map(|request| {
             let request = request?;
             check_group(request.header.as_ref())?;
-            Ok(AppendEntriesResponse { payload: request.payload })
+            Ok(AppendEntriesResponse { payload: request.payload, building_snapshot: true })
         });
         Ok(Response::new(Box::pin(responses)))
     }
@@ -165,6 +167,7 @@ fn header(group_id: &str) -> Option<RaftHeader> {
         target_node_id: 3,
         term: 7,
         cluster_id: "local".to_owned(),
+        others_building_snapshot: true,
     })
 }
 
@@ -180,7 +183,8 @@ async fn unary_rpcs_round_trip() {
     assert_eq!(vote.into_inner().payload, b"vote");
 
     let appended = node.client.append_entries(append(GROUP, b"entries")).await.expect("append");
-    assert_eq!(appended.into_inner().payload, b"entries");
+    let appended = appended.into_inner();
+    assert_eq!((appended.payload.as_slice(), appended.building_snapshot), (&b"entries"[..], true));
 
     let transferred = node
         .client

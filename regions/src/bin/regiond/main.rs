@@ -109,7 +109,8 @@ async fn main() -> anyhow::Result<()> {
 /// touch of one then zeroes 2 MiB at once (on a VM, with the host backing
 /// it) on the apply thread of every replica. Open-loop at 15,000 hot-SKU
 /// reservations/s on two cores, three 40 s runs each: p99 26-30 ms with
-/// huge pages, 19-19.5 ms without. Failing only costs latency: a warning.
+/// huge pages; 18.8, 19.3 and 37.3 ms (one isolated stall) without.
+/// Failing only costs latency: a warning.
 fn disable_transparent_huge_pages() {
     if let Err(error) = rustix::thread::disable_transparent_huge_pages(true) {
         tracing::warn!(%error, "could not turn transparent huge pages off");
