@@ -6,7 +6,7 @@ use std::time::Duration;
 use raft::group_builds::GroupBuilds;
 use raft::storage::DiskFaultConfig;
 
-use super::support::{self, Cluster, GroupSpec, envelope, receive, register, write};
+use super::support::{self, GroupSpec};
 
 const EU: GroupSpec = GroupSpec { id: "region/eu", region: "eu" };
 
@@ -22,15 +22,7 @@ async fn until(builds: &GroupBuilds, what: &str, holds: impl Fn(&GroupBuilds) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_followers_build_is_known_to_its_leader_and_told_to_the_other_follower() {
-    let cluster = Cluster::start(3, &[EU], support::raft_config()).await;
-    cluster.initialize(EU.id).await;
-    let leader = cluster.leader(EU.id).await;
-    let index = write(
-        cluster.node(leader).raft(EU.id),
-        vec![envelope("c-register", register("wh-1", EU.region)), envelope("c-receive", receive("wh-1", "sku", 5))],
-    )
-    .await;
-    cluster.converged(EU.id, &cluster.ids(), index).await;
+    let (cluster, leader, _) = support::stocked_trio(EU, "sku", 5).await;
     let followers: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != leader).collect();
     let (builder, other) = (followers[0], followers[1]);
     let builds = |id: u64| cluster.node(id).replica(EU.id).builds.clone();

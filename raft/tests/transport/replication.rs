@@ -3,21 +3,13 @@
 
 use openraft::ReadPolicy;
 
-use super::support::{self, Cluster, GroupSpec, envelope, on_hand, receive, register, write};
+use super::support::{self, GroupSpec, envelope, on_hand, receive, write};
 
 const EU: GroupSpec = GroupSpec { id: "region/eu", region: "eu" };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_three_node_group_elects_replicates_and_reads_linearizably() {
-    let cluster = Cluster::start(3, &[EU], support::raft_config()).await;
-    cluster.initialize(EU.id).await;
-    let leader = cluster.leader(EU.id).await;
-
-    let index = write(
-        cluster.node(leader).raft(EU.id),
-        vec![envelope("c-register", register("wh-1", EU.region)), envelope("c-receive", receive("wh-1", "apple", 25))],
-    )
-    .await;
+    let (cluster, leader, index) = support::stocked_trio(EU, "apple", 25).await;
     let hash = cluster.converged(EU.id, &cluster.ids(), index).await;
 
     let leader_node = cluster.node(leader);

@@ -266,6 +266,20 @@ impl Cluster {
     }
 }
 
+/// Three nodes hosting `spec`, initialized, with warehouse `wh-1`
+/// registered and `qty` of `sku` received, applied on every node: the
+/// cluster, its leader, and the index of that write.
+pub(crate) async fn stocked_trio(spec: GroupSpec, sku: &str, qty: u64) -> (Cluster, u64, u64) {
+    let cluster = Cluster::start(3, &[spec], raft_config()).await;
+    cluster.initialize(spec.id).await;
+    let leader = cluster.leader(spec.id).await;
+    let stock =
+        vec![envelope("c-register", register("wh-1", spec.region)), envelope("c-receive", receive("wh-1", sku, qty))];
+    let index = write(cluster.node(leader).raft(spec.id), stock).await;
+    cluster.converged(spec.id, &cluster.ids(), index).await;
+    (cluster, leader, index)
+}
+
 pub(crate) fn envelope(id: &str, command: Command) -> Envelope {
     Envelope { id: id.into(), now_ms: 1_000, actor: "transport-test".into(), command }
 }
