@@ -55,7 +55,8 @@ const CHECK_EVERY: Duration = Duration::from_millis(100);
 const HAND_OVER_WITHIN: Duration = Duration::from_secs(2);
 
 /// Where in every interval of `every` entries the replica `node_id`
-/// takes its snapshot, in `0..every`.
+/// takes its snapshot, in `0..every`. The storage spreads its nodes'
+/// memtable sizes by the same fraction, so replicas flush apart too.
 pub fn phase(node_id: u64, every: u64) -> u64 {
     // 2^64 divided by the golden ratio: Fibonacci hashing.
     const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
