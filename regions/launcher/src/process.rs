@@ -132,8 +132,11 @@ impl Supervised {
     }
 
     /// Whether it is suspended ([`Supervised::pause`]) and not yet resumed.
+    /// A process seen exited is not: a suspended process dies of a fatal
+    /// signal at once (Linux does not wait for SIGCONT), and may be reaped
+    /// before the SIGCONT that [`Supervised::request_stop`] sends after it.
     pub fn is_paused(&self) -> bool {
-        self.paused
+        self.paused && self.status.is_none()
     }
 
     /// Asks the process to stop cleanly, without waiting; a suspended
