@@ -20,11 +20,12 @@
 //! 0.85 of the interval), with nothing to coordinate.
 //!
 //! A leader hands leadership to its most caught-up follower (one not
-//! building, if one is caught up) before it builds, and a replica that comes to lead while it builds (a hand-over
-//! or an election chose it) hands it on, once per build. While a cut of
-//! the ledger is being encoded, every apply that changes a node the cut
-//! shares copies it (copy on write), and the
-//! leader's apply is on every write's path, a follower's on none: in 60 s
+//! building, if one is caught up) before it builds, and a replica that
+//! comes to lead while it builds (a hand-over or an election chose it)
+//! hands it on, once per build. While a cut of the ledger is being
+//! encoded, every apply that changes a node the cut shares copies it (copy
+//! on write), and the leader's apply is on every write's path, a
+//! follower's on none: in 60 s
 //! and 180 s benchmark runs the leader's own snapshots made the worst
 //! stalls (up to 2.7 s at 179 MB). A hand-over costs one short election.
 //!

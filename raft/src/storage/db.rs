@@ -324,7 +324,7 @@ fn options(node_id: u64) -> Options {
     // call of `bench --duration 180 --rate 15000` rose to 126-216 ms at
     // each flush). RocksDB's own advice, and TiKV's setting.
     options.set_bytes_per_sync(1 << 20);
-    // And at most 16 MiB/s of them: with every replica flushing its 64 MiB
+    // And at most 16 MiB/s of them: when every replica flushed its 64 MiB
     // memtable at the same log size, a flush at full speed still made the
     // slowest call of a 180 s run at 15,000/s 220-227 ms, both times exactly
     // while it ran (1.3 s). The log fills a memtable at 1-2 MB/s under that
