@@ -36,13 +36,7 @@ pub fn not_leader(region: &Region, hint: LeaderHint) -> Status {
 
 /// `UNAVAILABLE` with a `NoQuorum` detail: retry after [`RETRY_AFTER_MS`].
 pub fn no_quorum(region: &Region, message: impl Into<String>) -> Status {
-    ErrorDetail::NoQuorum(NoQuorum {
-        group_id: region.group().to_string(),
-        retry_after_ms: RETRY_AFTER_MS,
-        leader_id: None,
-        leader_address: None,
-    })
-    .into_status(message)
+    no_quorum_detail(region, RETRY_AFTER_MS, LeaderHint::default(), message)
 }
 
 /// `UNAVAILABLE` with a `NoQuorum` detail for a write whose leader lost
@@ -50,10 +44,15 @@ pub fn no_quorum(region: &Region, message: impl Into<String>) -> Status {
 /// there at once (a hand-over takes milliseconds; waiting the no-quorum
 /// [`RETRY_AFTER_MS`] made every hand-over under load a half-second stall).
 fn leadership_moved(region: &Region, hint: LeaderHint, message: String) -> Status {
-    let hint = freshest(region, hint);
+    no_quorum_detail(region, 0, freshest(region, hint), message)
+}
+
+/// The one `NoQuorum` status: retry after `retry_after_ms`, at `hint`'s
+/// leader if it names one.
+fn no_quorum_detail(region: &Region, retry_after_ms: u64, hint: LeaderHint, message: impl Into<String>) -> Status {
     ErrorDetail::NoQuorum(NoQuorum {
         group_id: region.group().to_string(),
-        retry_after_ms: 0,
+        retry_after_ms,
         leader_id: hint.node_id,
         leader_address: hint.api_addr,
     })
