@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{CommitHold, ReleaseHold, Reserve, Split};
 use crate::ids::{Actor, HoldId, OrderId, ShopperId, Sku, WarehouseId, validate_id};
-use crate::ledger::{Ledger, State};
+use crate::ledger::Ledger;
 use crate::orders::{Order, OrderLine, OrderStatus, StatusChange};
 use crate::outcome::Outcome;
 use crate::quantity::{MAX_QUANTITY, Quantity, validate_positive};
@@ -106,7 +106,7 @@ impl Ledger {
             }
         }
         let demand = sum_demand(cmd)?;
-        if self.state.holds.contains_key(&cmd.hold_id) {
+        if self.hold(&cmd.hold_id).is_some() {
             return Err(Rejection::HoldExists { hold_id: cmd.hold_id.clone() });
         }
         let allocations = match cmd.split {
@@ -119,7 +119,7 @@ impl Ledger {
             debug_assert!(level.held <= level.on_hand);
         }
         self.index.track_pending(expires_at_ms, &cmd.hold_id);
-        self.state.holds.insert(
+        self.state.pending_holds.insert(
             cmd.hold_id.clone(),
             Arc::new(Hold {
                 id: cmd.hold_id.clone(),
@@ -224,6 +224,7 @@ impl Ledger {
             return Err(Rejection::OrderExists { order_id: cmd.order_id.clone() });
         }
         let hold = self.end_hold(&cmd.hold_id, HoldStatus::Committed { order_id: cmd.order_id.clone() }, now_ms);
+        let hold = &*hold;
         let lines = hold
             .allocations
             .iter()
@@ -268,11 +269,8 @@ impl Ledger {
         let mut expired = 0;
         while let Some((deadline, hold_ids)) = self.index.take_due(now_ms) {
             for hold_id in hold_ids {
-                let still_pending = self
-                    .state
-                    .holds
-                    .get(&hold_id)
-                    .is_some_and(|hold| hold.status == HoldStatus::Pending && hold.expires_at_ms == deadline);
+                let still_pending =
+                    self.state.pending_holds.get(&hold_id).is_some_and(|hold| hold.expires_at_ms == deadline);
                 if still_pending {
                     self.end_hold(&hold_id, HoldStatus::Expired, now_ms);
                     expired += 1;
@@ -285,23 +283,25 @@ impl Ledger {
     /// The hold, if it is pending; the reason it cannot be used otherwise.
     fn pending_hold(&self, hold_id: &HoldId) -> Result<&Hold, Rejection> {
         validate_id("hold_id", hold_id.as_str())?;
-        let hold = self.state.holds.get(hold_id).ok_or_else(|| Rejection::UnknownHold { hold_id: hold_id.clone() })?;
-        if hold.status != HoldStatus::Pending {
-            return Err(Rejection::HoldNotPending { hold_id: hold_id.clone(), status: hold.status.name().to_owned() });
+        if let Some(hold) = self.state.pending_holds.get(hold_id) {
+            return Ok(hold);
         }
-        Ok(hold)
+        let hold =
+            self.index.ended_holds.get(hold_id).ok_or_else(|| Rejection::UnknownHold { hold_id: hold_id.clone() })?;
+        Err(Rejection::HoldNotPending { hold_id: hold_id.clone(), status: hold.status.name().to_owned() })
     }
 
-    /// Marks a pending hold ended (exactly once) and moves its claims:
-    /// `held` falls at every allocation and, when the hold became an order,
-    /// `allocated` rises by as much.
-    fn end_hold(&mut self, hold_id: &HoldId, status: HoldStatus, now_ms: u64) -> &Hold {
-        let State { holds, levels, .. } = &mut self.state;
-        let hold = Arc::make_mut(holds.get_mut(hold_id).expect("invariant: ending a hold that exists"));
-        assert_eq!(hold.status, HoldStatus::Pending, "a hold ends exactly once");
+    /// Ends a pending hold (exactly once) and moves its claims: `held`
+    /// falls at every allocation and, when the hold became an order,
+    /// `allocated` rises by as much. The hold joins the history, where it
+    /// stays unchanged until purged.
+    fn end_hold(&mut self, hold_id: &HoldId, status: HoldStatus, now_ms: u64) -> Arc<Hold> {
+        let mut hold = self.state.pending_holds.remove(hold_id).expect("invariant: ending a pending hold");
         let into_order = matches!(status, HoldStatus::Committed { .. });
         for allocation in &hold.allocations {
-            let level = levels
+            let level = self
+                .state
+                .levels
                 .get_mut(&allocation.sku)
                 .and_then(|by_warehouse| by_warehouse.get_mut(&allocation.warehouse))
                 .expect("invariant: a level with claims exists");
@@ -311,16 +311,19 @@ impl Ledger {
                 level.allocated += allocation.qty;
             }
         }
-        hold.status = status;
-        hold.ended_at_ms = Some(now_ms);
-        self.index.track_ended(now_ms, hold_id);
+        let ended = Arc::make_mut(&mut hold);
+        ended.status = status;
+        ended.ended_at_ms = Some(now_ms);
+        self.index.ended_holds.insert(hold_id.clone(), Arc::clone(&hold));
+        self.state.ended_holds.push_back(Arc::clone(&hold));
         hold
     }
 
     /// The hold with this id, pending or ended (ended holds are purged after
     /// the retention window).
     pub fn hold(&self, hold_id: &HoldId) -> Option<&Hold> {
-        self.state.holds.get(hold_id).map(|hold| &**hold)
+        let hold = self.state.pending_holds.get(hold_id).or_else(|| self.index.ended_holds.get(hold_id));
+        hold.map(|hold| &**hold)
     }
 }
 

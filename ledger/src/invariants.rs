@@ -32,8 +32,10 @@ impl Ledger {
     /// - `held` equals the sum of pending holds' allocations, `allocated` the
     ///   sum of live orders' unshipped lines;
     /// - every level's and allocation's warehouse is registered;
-    /// - pending holds are not past their deadline; ended holds say when;
-    ///   committed holds have their order;
+    /// - pending holds are not past their deadline; ended holds say when,
+    ///   in the order they ended, each id once; committed holds have their
+    ///   order;
+    /// - idempotency records are in the order applied, each id once;
     /// - journal sequence numbers are 1, 2, 3, ...
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
         let fail = |what: String| Err(InvariantViolation(what));
@@ -48,29 +50,51 @@ impl Ledger {
             sum.damaged += i128::from(entry.damaged_delta);
             sum.safety_stock += i128::from(entry.safety_stock_delta);
         }
-        for hold in state.holds.values() {
-            match (&hold.status, hold.ended_at_ms) {
-                (HoldStatus::Pending, None) => {
-                    if hold.expires_at_ms <= state.clock_ms {
-                        return fail(format!("hold {} is pending past its deadline", hold.id));
-                    }
-                    for a in &hold.allocations {
-                        sums.entry((&a.sku, &a.warehouse)).or_default().held += i128::from(a.qty);
-                    }
-                }
-                (HoldStatus::Pending, Some(_)) | (_, None) => {
-                    return fail(format!(
-                        "hold {} has status {:?} and end time {:?}",
-                        hold.id, hold.status, hold.ended_at_ms
-                    ));
-                }
-                (HoldStatus::Committed { order_id }, Some(_)) => {
+        for hold in state.pending_holds.values() {
+            if hold.status != HoldStatus::Pending || hold.ended_at_ms.is_some() {
+                return fail(format!(
+                    "pending hold {} has status {:?}, ended at {:?}",
+                    hold.id, hold.status, hold.ended_at_ms
+                ));
+            }
+            if hold.expires_at_ms <= state.clock_ms {
+                return fail(format!("hold {} is pending past its deadline", hold.id));
+            }
+            for a in &hold.allocations {
+                sums.entry((&a.sku, &a.warehouse)).or_default().held += i128::from(a.qty);
+            }
+        }
+        let mut ended_before = 0;
+        for hold in &state.ended_holds {
+            let Some(ended_at_ms) = hold.ended_at_ms.filter(|at| (ended_before..=state.clock_ms).contains(at)) else {
+                return fail(format!("ended hold {} ended at {:?}, out of order", hold.id, hold.ended_at_ms));
+            };
+            ended_before = ended_at_ms;
+            match &hold.status {
+                HoldStatus::Pending => return fail(format!("ended hold {} is pending", hold.id)),
+                HoldStatus::Committed { order_id } => {
                     if state.orders.get(order_id).is_none_or(|o| o.hold_id != hold.id) {
                         return fail(format!("hold {} was committed into missing order {order_id}", hold.id));
                     }
                 }
-                (HoldStatus::Released | HoldStatus::Expired, Some(_)) => {}
+                HoldStatus::Released | HoldStatus::Expired => {}
             }
+            if state.pending_holds.contains_key(&hold.id) {
+                return fail(format!("hold {} is both pending and ended", hold.id));
+            }
+        }
+        if self.index.ended_holds.len() != state.ended_holds.len() {
+            return fail("an ended hold's id appears twice".into());
+        }
+        let mut applied_before = 0;
+        for (id, record) in &state.records {
+            if !(applied_before..=state.clock_ms).contains(&record.at_ms) {
+                return fail(format!("the record of command {id} was applied at {}, out of order", record.at_ms));
+            }
+            applied_before = record.at_ms;
+        }
+        if self.index.records.len() != state.records.len() {
+            return fail("a command id has two idempotency records".into());
         }
         for order in state.orders.values() {
             if order.status == OrderStatus::Cancelled {
@@ -108,5 +132,99 @@ impl Ledger {
             return fail(format!("journal, holds or orders name {sku} at {warehouse}, which has no level"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::command::{AdjustStock, Adjustment, HoldLine, RegisterWarehouse, ReleaseHold, Reserve, Split};
+    use crate::holds::HoldStatus;
+    use crate::ledger::State;
+    use crate::{Command, Envelope, Ledger, LedgerConfig};
+
+    /// A ledger with two released holds and their commands' records.
+    fn with_history() -> Ledger {
+        let mut ledger = Ledger::new(LedgerConfig::new("eu"));
+        let mut apply = |id: &str, now_ms: u64, command: Command| {
+            let envelope = Envelope { id: id.into(), now_ms, actor: "test".into(), command };
+            assert!(ledger.apply(&envelope).result.is_ok(), "{id} applies");
+        };
+        let warehouse = RegisterWarehouse {
+            warehouse: "wh-1".into(),
+            region: "eu".into(),
+            name: "One".into(),
+            location: String::new(),
+            priority: 1,
+        };
+        apply("register", 1, Command::RegisterWarehouse(warehouse));
+        let receive = AdjustStock {
+            warehouse: "wh-1".into(),
+            sku: "apple".into(),
+            adjustment: Adjustment::Received { qty: 10 },
+            expected_on_hand: None,
+            reference: "seed".into(),
+        };
+        apply("receive", 2, Command::AdjustStock(receive));
+        for (n, hold) in ["h-1", "h-2"].into_iter().enumerate() {
+            let reserve = Reserve {
+                hold_id: hold.into(),
+                lines: vec![HoldLine { sku: "apple".into(), qty: 1 }],
+                preferred_warehouses: Vec::new(),
+                split: Split::Allowed,
+                ttl_ms: 60_000,
+                owner: None,
+            };
+            apply(&format!("reserve-{hold}"), 10 + n as u64, Command::Reserve(reserve));
+            let release = ReleaseHold { hold_id: hold.into() };
+            apply(&format!("release-{hold}"), 20 + n as u64, Command::ReleaseHold(release));
+        }
+        ledger.check_invariants().expect("a ledger apply built is consistent");
+        ledger
+    }
+
+    /// The ledger a snapshot holding `state` would restore to.
+    fn restored(change: impl FnOnce(&mut State)) -> Ledger {
+        let mut state = with_history().state;
+        change(&mut state);
+        Ledger::from_state(state)
+    }
+
+    #[test]
+    fn history_out_of_order_or_twice_is_refused() {
+        let broken = [
+            restored(|state| {
+                let (first, second) = (state.ended_holds[0].clone(), state.ended_holds[1].clone());
+                state.ended_holds = [second, first].into_iter().collect();
+            }),
+            restored(|state| {
+                let first = state.ended_holds[0].clone();
+                state.ended_holds.push_back(first);
+            }),
+            restored(|state| {
+                let first = state.records[0].clone();
+                state.records.push_back(first);
+            }),
+            restored(|state| {
+                let last = state.records.pop_back().expect("records kept");
+                state.records.push_front(last);
+            }),
+        ];
+        for ledger in broken {
+            let error = ledger.check_invariants().expect_err("the audit finds it");
+            assert!(error.0.contains("order") || error.0.contains("twice") || error.0.contains("two"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_hold_both_pending_and_ended_is_refused() {
+        let ledger = restored(|state| {
+            let mut pending = (*state.ended_holds[0]).clone();
+            pending.status = HoldStatus::Pending;
+            pending.ended_at_ms = None;
+            pending.expires_at_ms = state.clock_ms + 1;
+            state.pending_holds.insert(pending.id.clone(), std::sync::Arc::new(pending));
+        });
+        let error = ledger.check_invariants().expect_err("the audit finds it");
+        assert!(error.0.contains("both pending and ended"), "{error}");
     }
 }

@@ -7,14 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::carts::Cart;
 use crate::checkouts::Checkout;
-use crate::chunked_queue::ChunkedQueue;
 use crate::command::{Command, Envelope};
-use crate::holds::{Hold, HoldStatus};
+use crate::holds::Hold;
 use crate::idempotency::{IdempotencyRecord, payload_digest};
 use crate::ids::{CheckoutId, CommandId, HoldId, OrderId, ShopperId, Sku, WarehouseId, validate_id};
 use crate::orders::Order;
 use crate::outcome::{Applied, CommandResult, Outcome};
-use crate::persistent::{self, HashMap, by_key};
+use crate::persistent::{self, HashMap, Vector, by_key};
 use crate::quantity::Quantity;
 use crate::rejection::Rejection;
 use crate::stock::{Journal, JournalEntry, StockLevel, Warehouse};
@@ -69,6 +68,15 @@ impl LedgerConfig {
 /// entries are sorted first: listings by key, the encoding in a canonical
 /// order (see [`crate::persistent`]), so the encoding, and with it the
 /// state hash, depends only on the content.
+///
+/// The history kept for the retention window (ended holds and idempotency
+/// records, one or two per command: nearly all of a busy state) is held in
+/// the order it was made, which every replica shares because they apply
+/// the same log, and encoded in that order. Encoding it in a canonical
+/// order meant hashing and sorting millions of keys and then reading each
+/// value at a random place in memory: a snapshot of 2.7 million commands
+/// took seconds of CPU on every replica, under load, for every build.
+/// Lookups by id go through [`Index`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct State {
     pub(crate) config: LedgerConfig,
@@ -79,16 +87,23 @@ pub(crate) struct State {
     pub(crate) levels: HashMap<Sku, BTreeMap<WarehouseId, StockLevel>>,
     #[serde(serialize_with = "persistent::in_order", deserialize_with = "persistent::vector")]
     pub(crate) journal: Journal,
+    /// Holds that claim stock now.
     #[serde(serialize_with = "persistent::canonical", deserialize_with = "persistent::map")]
-    pub(crate) holds: HashMap<HoldId, Arc<Hold>>,
+    pub(crate) pending_holds: HashMap<HoldId, Arc<Hold>>,
+    /// Holds that ended within the retention window, in the order they
+    /// ended (so by end time: the clock never goes back).
+    #[serde(serialize_with = "persistent::in_order", deserialize_with = "persistent::vector")]
+    pub(crate) ended_holds: Vector<Arc<Hold>>,
     #[serde(serialize_with = "persistent::canonical", deserialize_with = "persistent::map")]
     pub(crate) orders: HashMap<OrderId, Arc<Order>>,
     #[serde(serialize_with = "persistent::canonical", deserialize_with = "persistent::map")]
     pub(crate) carts: HashMap<ShopperId, Cart>,
     #[serde(serialize_with = "persistent::canonical", deserialize_with = "persistent::map")]
     pub(crate) checkouts: HashMap<CheckoutId, Checkout>,
-    #[serde(serialize_with = "persistent::canonical", deserialize_with = "persistent::map")]
-    pub(crate) idempotency: HashMap<CommandId, Arc<IdempotencyRecord>>,
+    /// The idempotency records of the retention window, in the order their
+    /// commands were applied (so by time).
+    #[serde(serialize_with = "persistent::in_order", deserialize_with = "persistent::vector")]
+    pub(crate) records: Vector<(CommandId, Arc<IdempotencyRecord>)>,
 }
 
 /// Lookups derived from [`State`], rebuilt after a restore; never replicated.
@@ -104,28 +119,25 @@ pub(crate) struct Index {
     /// them costs more than skipping them); [`Index::take_due`]'s caller
     /// skips those.
     deadlines: BTreeMap<u64, Vec<HoldId>>,
-    /// Ended holds by end time (appended in time order: the clock is monotonic).
-    ended: ChunkedQueue<(u64, HoldId)>,
-    /// Idempotency records by time applied (appended in time order).
-    records: ChunkedQueue<(u64, CommandId)>,
+    /// [`State::ended_holds`] by id.
+    pub(crate) ended_holds: HashMap<HoldId, Arc<Hold>>,
+    /// [`State::records`] by command id.
+    pub(crate) records: HashMap<CommandId, Arc<IdempotencyRecord>>,
 }
 
 impl Index {
     fn rebuild(state: &State) -> Self {
         let mut index = Index::default();
         index.add_warehouse(&state.warehouses);
-        let mut ended = Vec::new();
-        for hold in state.holds.values() {
-            match hold.ended_at_ms {
-                None => index.track_pending(hold.expires_at_ms, &hold.id),
-                Some(ended_at_ms) => ended.push((ended_at_ms, hold.id.clone())),
-            }
+        for hold in state.pending_holds.values() {
+            index.track_pending(hold.expires_at_ms, &hold.id);
         }
-        ended.sort();
-        index.ended = ended.into_iter().collect();
-        let mut records: Vec<_> = state.idempotency.iter().map(|(id, record)| (record.at_ms, id.clone())).collect();
-        records.sort();
-        index.records = records.into_iter().collect();
+        for hold in &state.ended_holds {
+            index.ended_holds.insert(hold.id.clone(), Arc::clone(hold));
+        }
+        for (id, record) in &state.records {
+            index.records.insert(id.clone(), Arc::clone(record));
+        }
         index
     }
 
@@ -163,11 +175,6 @@ impl Index {
         }
         Some(earliest.remove_entry())
     }
-
-    pub(crate) fn track_ended(&mut self, ended_at_ms: u64, hold_id: &HoldId) {
-        debug_assert!(self.ended.back().is_none_or(|(at, _)| *at <= ended_at_ms));
-        self.ended.push_back((ended_at_ms, hold_id.clone()));
-    }
 }
 
 /// One region's inventory ledger: a deterministic state machine.
@@ -198,11 +205,12 @@ impl Ledger {
             warehouses: BTreeMap::new(),
             levels: HashMap::default(),
             journal: Journal::new(),
-            holds: HashMap::default(),
+            pending_holds: HashMap::default(),
+            ended_holds: Vector::new(),
             orders: HashMap::default(),
             carts: HashMap::default(),
             checkouts: HashMap::default(),
-            idempotency: HashMap::default(),
+            records: Vector::new(),
         })
     }
 
@@ -234,7 +242,7 @@ impl Ledger {
             return Applied { result: Err(rejection), replayed: false };
         }
         let digest = payload_digest(&envelope.actor, &envelope.command, &mut self.scratch);
-        if let Some(record) = self.state.idempotency.get(&envelope.id) {
+        if let Some(record) = self.index.records.get(&envelope.id) {
             return if record.digest == digest {
                 Applied { result: record.result.clone(), replayed: true }
             } else {
@@ -245,10 +253,9 @@ impl Ledger {
             };
         }
         let result = self.execute(envelope, now_ms);
-        self.state
-            .idempotency
-            .insert(envelope.id.clone(), Arc::new(IdempotencyRecord { digest, result: result.clone(), at_ms: now_ms }));
-        self.index.records.push_back((now_ms, envelope.id.clone()));
+        let record = Arc::new(IdempotencyRecord { digest, result: result.clone(), at_ms: now_ms });
+        self.index.records.insert(envelope.id.clone(), Arc::clone(&record));
+        self.state.records.push_back((envelope.id.clone(), record));
         Applied { result, replayed: false }
     }
 
@@ -276,22 +283,15 @@ impl Ledger {
     fn purge(&mut self, now_ms: u64, holds_expired: u64) -> Outcome {
         let cutoff = now_ms.saturating_sub(self.state.config.retention_ms);
         let mut records_purged = 0;
-        while let Some((at_ms, _)) = self.index.records.front() {
-            if *at_ms >= cutoff {
-                break;
-            }
-            let (_, id) = self.index.records.pop_front().expect("front exists");
-            self.state.idempotency.remove(&id);
+        while self.state.records.front().is_some_and(|(_, record)| record.at_ms < cutoff) {
+            let (id, _) = self.state.records.pop_front().expect("front exists");
+            self.index.records.remove(&id);
             records_purged += 1;
         }
         let mut holds_purged = 0;
-        while let Some((ended_at_ms, _)) = self.index.ended.front() {
-            if *ended_at_ms >= cutoff {
-                break;
-            }
-            let (_, hold_id) = self.index.ended.pop_front().expect("front exists");
-            let hold = self.state.holds.remove(&hold_id);
-            debug_assert!(hold.is_some_and(|h| h.status != HoldStatus::Pending));
+        while self.state.ended_holds.front().is_some_and(|hold| hold.ended_at_ms.is_some_and(|at| at < cutoff)) {
+            let hold = self.state.ended_holds.pop_front().expect("front exists");
+            self.index.ended_holds.remove(&hold.id);
             holds_purged += 1;
         }
         Outcome::Expired { holds_expired, records_purged, holds_purged }
@@ -358,7 +358,10 @@ impl Ledger {
 
     /// Every hold still kept (pending, or ended within the retention window), by id.
     pub fn holds(&self) -> Vec<&Hold> {
-        by_key(&self.state.holds).into_iter().map(|(_, hold)| &**hold).collect()
+        let mut holds: Vec<&Hold> =
+            self.state.pending_holds.values().chain(self.state.ended_holds.iter()).map(|hold| &**hold).collect();
+        holds.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        holds
     }
 
     /// Every order, by id.
@@ -378,6 +381,6 @@ impl Ledger {
 
     /// The idempotency record of a command id, if still retained.
     pub fn idempotency_record(&self, id: &CommandId) -> Option<&IdempotencyRecord> {
-        self.state.idempotency.get(id).map(|record| &**record)
+        self.index.records.get(id).map(|record| &**record)
     }
 }

@@ -33,7 +33,6 @@
 
 pub mod carts;
 pub mod checkouts;
-mod chunked_queue;
 pub mod command;
 pub mod holds;
 pub mod idempotency;

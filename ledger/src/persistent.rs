@@ -12,8 +12,11 @@
 //!   stopped the apply loop for 170 ms at 900,000 holds (`cargo bench -p
 //!   ledger --bench growth`), at the same log index on every replica.
 //!
-//! Encoding writes maps in a canonical order, so the bytes (and the state
-//! hash) depend only on the content: by a fixed hash of each key, ties by
+//! Vectors are encoded in their order; the retention history is kept in
+//! them (`State` in `ledger.rs`) because its order, the order
+//! the log made it in, is shared by every replica and costs nothing to
+//! follow. Encoding writes maps in a canonical order, so the bytes (and
+//! the state hash) depend only on the content: by a fixed hash of each key, ties by
 //! key. Not by key alone: sorting string ids reads each through a pointer
 //! at every comparison, a cache miss each in maps of millions, where a
 //! hash is read once per key and compared as a number. Encoding a million
@@ -38,6 +41,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// observable depends on.
 pub(crate) type HashMap<K, V> =
     imbl::GenericHashMap<K, V, foldhash::fast::RandomState, imbl::shared_ptr::DefaultSharedPtr>;
+
+/// The vector of the replicated state: a persistent RRB tree. Pushing at
+/// the back and popping at the front are amortized constant time, so it
+/// serves as the queue of the time-ordered history too, and a clone
+/// shares every node.
+pub(crate) type Vector<T> = imbl::Vector<T>;
 
 /// A hash map's entries in key order (for listings people read).
 pub(crate) fn by_key<K: Ord, V>(map: &HashMap<K, V>) -> Vec<(&K, &V)> {
@@ -103,14 +112,14 @@ where
 
 /// Encodes a vector as a sequence, first to last.
 pub(crate) fn in_order<S: Serializer, T: Serialize + Clone>(
-    vector: &imbl::Vector<T>,
+    vector: &Vector<T>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.collect_seq(vector.iter())
 }
 
 /// Decodes what [`in_order`] encoded.
-pub(crate) fn vector<'de, D, T>(deserializer: D) -> Result<imbl::Vector<T>, D::Error>
+pub(crate) fn vector<'de, D, T>(deserializer: D) -> Result<Vector<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Clone,
@@ -118,14 +127,14 @@ where
     struct Elements<T>(PhantomData<T>);
 
     impl<'de, T: Deserialize<'de> + Clone> Visitor<'de> for Elements<T> {
-        type Value = imbl::Vector<T>;
+        type Value = Vector<T>;
 
         fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
             formatter.write_str("a sequence")
         }
 
         fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-            let mut vector = imbl::Vector::new();
+            let mut vector = Vector::new();
             while let Some(element) = access.next_element()? {
                 vector.push_back(element);
             }

@@ -1,7 +1,8 @@
 //! Snapshots and the canonical state hash.
 //!
 //! A snapshot is the replicated `State` in postcard's encoding with every
-//! map in a canonical order (so the bytes depend only on the state),
+//! map in a canonical order and the retention history in the order it was
+//! made (so the bytes depend only on the state),
 //! framed by a magic, a format version and a BLAKE3 checksum. Restoring
 //! checks all three, then the ledger's invariants, before the state is used:
 //! a damaged snapshot is refused, never served.
@@ -12,7 +13,7 @@ use crate::invariants::InvariantViolation;
 use crate::ledger::{Ledger, State};
 
 const MAGIC: &[u8; 4] = b"INVL";
-const FORMAT_VERSION: u16 = 1;
+const FORMAT_VERSION: u16 = 2;
 const HEADER_BYTES: usize = MAGIC.len() + 2;
 const CHECKSUM_BYTES: usize = 32;
 

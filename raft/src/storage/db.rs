@@ -18,12 +18,14 @@ use serde::{Deserialize, Serialize};
 use crate::storage::keys;
 use crate::storage::witness::Witness;
 
-/// The version of the on-disk layout this build reads and writes. 3: each
+/// The version of the on-disk layout this build reads and writes. 4: the
+/// stored snapshots hold the ledger's snapshot format 2 (the retention
+/// history in the order it was made), where 3 held format 1. 3: each
 /// group's snapshot is a file in the data dir's `snapshots` directory,
 /// where 2 kept it in a `snapshots` column family. 2: a stored snapshot is
 /// a `GroupSnapshot` (a header with the highest node id used, then the
 /// ledger's bytes), where 1 stored the ledger's bytes alone.
-const FORMAT_VERSION: u32 = 3;
+const FORMAT_VERSION: u32 = 4;
 /// What an operator does about a replica whose data cannot be trusted.
 const REBUILD: &str = "Rebuild it from its peers under a new node id: `regiond rebuild --config <this node's config> --new-node-id <unused id>` (see the README)";
 /// First bytes of the identity record, so random bytes are never mistaken for one.

@@ -52,7 +52,7 @@ fn a_missing_data_dir_is_refused_unless_creation_is_asked_for() {
 #[test]
 fn a_damaged_identity_record_is_refused() {
     for (record, expected) in
-        [(b"garbage!".as_slice(), "bad magic"), (b"ILID\x03", "cut short"), (b"ILID\x03\x00\x00\x00\xff\xff", "")]
+        [(b"garbage!".as_slice(), "bad magic"), (b"ILID\x04", "cut short"), (b"ILID\x04\x00\x00\x00\xff\xff", "")]
     {
         let dir = tempfile::tempdir().unwrap();
         drop(support::open(dir.path()));
@@ -67,8 +67,9 @@ fn a_damaged_identity_record_is_refused() {
 fn a_record_of_another_format_is_refused() {
     // 9: a later build's; 1: before snapshots carried the group header;
     // 2: snapshots in a column family of their own, which RocksDB must
-    // open too before the format can be read.
-    for found in [9_u8, 1, 2] {
+    // open too before the format can be read; 3: snapshot files holding
+    // the ledger's format 1.
+    for found in [9_u8, 1, 2, 3] {
         let dir = tempfile::tempdir().unwrap();
         drop(support::open(dir.path()));
         let record = [b"ILID".as_slice(), &[found, 0, 0, 0]].concat();
