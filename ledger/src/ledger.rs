@@ -16,6 +16,7 @@ use crate::outcome::{Applied, CommandResult, Outcome};
 use crate::persistent::{self, HashMap, Vector, by_key};
 use crate::quantity::Quantity;
 use crate::rejection::Rejection;
+use crate::sharded_map::ShardedMap;
 use crate::stock::{Journal, JournalEntry, StockLevel, Warehouse};
 
 /// Settings every replica of a group must share. Part of the replicated
@@ -106,7 +107,9 @@ pub(crate) struct State {
     pub(crate) records: Vector<(CommandId, Arc<IdempotencyRecord>)>,
 }
 
-/// Lookups derived from [`State`], rebuilt after a restore; never replicated.
+/// Lookups derived from [`State`], rebuilt after a restore; never
+/// replicated, nor held by a snapshot's cut (so they need not be
+/// persistent: flat tables cost fewer cache misses a lookup).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Index {
     /// Warehouses by `(priority, id)`: the default allocation order.
@@ -120,9 +123,9 @@ pub(crate) struct Index {
     /// skips those.
     deadlines: BTreeMap<u64, Vec<HoldId>>,
     /// [`State::ended_holds`] by id.
-    pub(crate) ended_holds: HashMap<HoldId, Arc<Hold>>,
+    pub(crate) ended_holds: ShardedMap<HoldId, Arc<Hold>>,
     /// [`State::records`] by command id.
-    pub(crate) records: HashMap<CommandId, Arc<IdempotencyRecord>>,
+    pub(crate) records: ShardedMap<CommandId, Arc<IdempotencyRecord>>,
 }
 
 impl Index {

@@ -44,6 +44,7 @@ pub mod outcome;
 mod persistent;
 pub mod quantity;
 pub mod rejection;
+mod sharded_map;
 pub mod snapshot;
 pub mod stock;
 
