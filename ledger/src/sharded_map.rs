@@ -6,8 +6,8 @@
 //! lookups are derived from the history and never part of a snapshot's
 //! cut, so they need no persistent map: a flat table probes one or two
 //! cache lines where the hash trie walked five levels. With 3 million
-//! reservations (an example run on the 2-core VM) apply took 3.3-3.7 µs a
-//! command against 4.9-5.3 µs, and the process grew 510 bytes a command
+//! reservations (an example run on the 2-core VM) apply took 3.2-3.6 µs a
+//! command against 4.9-5.3 µs, and the process grew 523 bytes a command
 //! against 776. One flat table doubles all at once, a pause that grows
 //! with it (170 ms at 900,000 holds) at the same command on every
 //! replica; in [`SHARDS`] tables each doubling moves a 256th of the map.
