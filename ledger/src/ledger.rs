@@ -185,6 +185,10 @@ impl Index {
 /// Feed every replica the same [`Envelope`]s in the same order and they
 /// reach the same state, bit for bit ([`Ledger::state_hash`]). It does no
 /// I/O, reads no clock and draws no random numbers.
+///
+/// A clone copies the lookup tables of the retention history, in time
+/// linear in it (tests and diagnostics only); a snapshot takes
+/// [`Ledger::cut`], which costs constant time.
 #[derive(Clone, Debug)]
 pub struct Ledger {
     pub(crate) state: State,
