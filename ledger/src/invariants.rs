@@ -64,12 +64,12 @@ impl Ledger {
                 sums.entry((&a.sku, &a.warehouse)).or_default().held += i128::from(a.qty);
             }
         }
-        let mut ended_before = 0;
+        let end_times = state.ended_holds.iter().map(|hold| hold.ended_at_ms);
+        if let Some(at) = first_out_of_time_order(end_times, state.clock_ms) {
+            let hold = &state.ended_holds[at];
+            return fail(format!("ended hold {} ended at {:?}, out of order", hold.id, hold.ended_at_ms));
+        }
         for hold in &state.ended_holds {
-            let Some(ended_at_ms) = hold.ended_at_ms.filter(|at| (ended_before..=state.clock_ms).contains(at)) else {
-                return fail(format!("ended hold {} ended at {:?}, out of order", hold.id, hold.ended_at_ms));
-            };
-            ended_before = ended_at_ms;
             match &hold.status {
                 HoldStatus::Pending => return fail(format!("ended hold {} is pending", hold.id)),
                 HoldStatus::Committed { order_id } => {
@@ -86,12 +86,10 @@ impl Ledger {
         if self.index.ended_holds.len() != state.ended_holds.len() {
             return fail("an ended hold's id appears twice".into());
         }
-        let mut applied_before = 0;
-        for (id, record) in &state.records {
-            if !(applied_before..=state.clock_ms).contains(&record.at_ms) {
-                return fail(format!("the record of command {id} was applied at {}, out of order", record.at_ms));
-            }
-            applied_before = record.at_ms;
+        let applied_times = state.records.iter().map(|(_, record)| Some(record.at_ms));
+        if let Some(at) = first_out_of_time_order(applied_times, state.clock_ms) {
+            let (id, record) = &state.records[at];
+            return fail(format!("the record of command {id} was applied at {}, out of order", record.at_ms));
         }
         if self.index.records.len() != state.records.len() {
             return fail("a command id has two idempotency records".into());
@@ -133,6 +131,20 @@ impl Ledger {
         }
         Ok(())
     }
+}
+
+/// The position of the first time that is missing, earlier than the one
+/// before it, or later than `clock_ms`: the history's times must rise
+/// with it, up to the ledger's clock.
+fn first_out_of_time_order(times: impl Iterator<Item = Option<u64>>, clock_ms: u64) -> Option<usize> {
+    let mut before = 0;
+    times.enumerate().find_map(|(at, time)| match time.filter(|time| (before..=clock_ms).contains(time)) {
+        Some(time) => {
+            before = time;
+            None
+        }
+        None => Some(at),
+    })
 }
 
 #[cfg(test)]
