@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-/// Clock ticks per second of the times in `/proc/<pid>/stat` (`USER_HZ`,
-/// 100 on every Linux architecture this runs on).
-const TICKS_PER_S: f64 = 100.0;
+/// Clock ticks per second of the times in `/proc/<pid>/stat` and
+/// `/proc/stat` (`USER_HZ`, 100 on every Linux architecture this runs on).
+pub(crate) const TICKS_PER_S: f64 = 100.0;
 
 /// CPU ticks used so far, at an instant.
 #[derive(Clone, Copy, Debug)]
@@ -29,7 +29,7 @@ pub struct CpuSample {
 }
 
 /// CPU used during a window, in cores (1.0 = one core busy throughout).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CpuUsage {
     /// The target's server processes.
     pub server_cores: f64,
@@ -40,7 +40,7 @@ pub struct CpuUsage {
 }
 
 /// The whole machine's CPU during a window, in cores.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MachineCpu {
     /// Running anything, this run's processes or others.
     pub busy_cores: f64,
@@ -48,14 +48,25 @@ pub struct MachineCpu {
     pub idle_cores: f64,
     /// Taken by the hypervisor for other guests (steal time).
     pub stolen_cores: f64,
+    /// Taken by the hypervisor in each second of the window, when sampled
+    /// ([`super::steal::stolen_by_second`]).
+    pub stolen_cores_by_second: Vec<f64>,
 }
 
 /// The all-CPU line of `/proc/stat`, summed into what [`MachineCpu`] reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct MachineTicks {
+pub(crate) struct MachineTicks {
     busy: u64,
     idle: u64,
-    stolen: u64,
+    /// Ticks the hypervisor took.
+    pub(crate) stolen: u64,
+}
+
+impl MachineTicks {
+    /// The machine's ticks so far; `None` if `/proc/stat` cannot be read.
+    pub(crate) fn now() -> Option<Self> {
+        std::fs::read_to_string("/proc/stat").ok().and_then(|text| parse_machine(&text))
+    }
 }
 
 impl CpuSample {
@@ -79,8 +90,7 @@ impl CpuSample {
         }
         let client_ticks =
             std::fs::read_to_string("/proc/self/stat").ok().and_then(|t| parse_stat(&t)).map_or(0, |s| s.ticks);
-        let machine = std::fs::read_to_string("/proc/stat").ok().and_then(|t| parse_machine(&t));
-        Self { server_ticks, client_ticks, machine, at }
+        Self { server_ticks, client_ticks, machine: MachineTicks::now(), at }
     }
 
     /// What was used between `self` and the later `after`.
@@ -91,6 +101,7 @@ impl CpuSample {
             busy_cores: cores(before.busy, after.busy),
             idle_cores: cores(before.idle, after.idle),
             stolen_cores: cores(before.stolen, after.stolen),
+            stolen_cores_by_second: Vec::new(),
         });
         CpuUsage {
             server_cores: cores(self.server_ticks, after.server_ticks),
@@ -178,7 +189,7 @@ mod tests {
         let usage = before.usage_until(&CpuSample::take(&[std::process::id()]));
         assert!(usage.client_cores > 0.05, "{usage:?}");
         assert!(usage.server_cores >= usage.client_cores * 0.9, "the server set includes this process: {usage:?}");
-        let machine = usage.machine.expect("/proc/stat is readable");
+        let machine = usage.machine.as_ref().expect("/proc/stat is readable");
         assert!(machine.busy_cores >= usage.client_cores * 0.9, "the machine includes this process: {usage:?}");
     }
 }

@@ -1,7 +1,9 @@
 //! Latency histograms ([`Latency`], an HDR histogram in microseconds) and
 //! the percentiles reported ([`LatencySummary`]); the slowest call of each
 //! slice of the window ([`Timeline`], [`TimelineSummary`]), which tells a
-//! tail that comes in bursts (a pause) from one spread evenly (queueing).
+//! tail that comes in bursts (a pause) from one spread evenly (queueing);
+//! every call's latency by the second it started in ([`CallsBySecond`]),
+//! for percentiles over chosen seconds (those the hypervisor left alone).
 
 use std::time::Duration;
 
@@ -165,6 +167,58 @@ pub struct SlowSlice {
     pub slowest_ms: f64,
 }
 
+/// Every successful call's latency, in microseconds, by the second of the
+/// measured window it started in (closed loop) or was scheduled in (fixed
+/// rate): percentiles over any set of seconds, e.g. leaving out those in
+/// which the hypervisor took the cores ([`super::steal`]). Four bytes a
+/// call. One per worker, merged at the end.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallsBySecond {
+    seconds: Vec<Vec<u32>>,
+}
+
+impl CallsBySecond {
+    /// Records one call that started `at` into the window and took `elapsed`
+    /// (clamped to 1 µs .. about 71 minutes).
+    pub fn record(&mut self, at: Duration, elapsed: Duration) {
+        let second = usize::try_from(at.as_secs()).unwrap_or(usize::MAX);
+        if second >= self.seconds.len() {
+            // At most the window's length in seconds: calls start inside it.
+            self.seconds.resize_with(second + 1, Vec::new);
+        }
+        let us = u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX).max(1);
+        self.seconds[second].push(us);
+    }
+
+    /// Adds every call `other` recorded.
+    pub fn merge(&mut self, other: Self) {
+        if other.seconds.len() > self.seconds.len() {
+            self.seconds.resize_with(other.seconds.len(), Vec::new);
+        }
+        for (mine, theirs) in self.seconds.iter_mut().zip(other.seconds) {
+            mine.extend(theirs);
+        }
+    }
+
+    /// Seconds from the window's start to the last one with a call.
+    pub fn seconds(&self) -> usize {
+        self.seconds.len()
+    }
+
+    /// The percentiles of the calls in the seconds `keep` accepts (by
+    /// index from the window's start), with how many calls those were;
+    /// `None` if they hold no call.
+    pub fn summary_where(&self, keep: impl Fn(usize) -> bool) -> Option<(u64, LatencySummary)> {
+        let mut latency = Latency::new();
+        for (_, calls) in self.seconds.iter().enumerate().filter(|(second, _)| keep(*second)) {
+            for &us in calls {
+                latency.record(Duration::from_micros(u64::from(us)));
+            }
+        }
+        (latency.count() > 0).then(|| (latency.count(), latency.summary()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,5 +304,25 @@ mod tests {
         latency.record(Duration::from_secs(3_600));
         assert_eq!(latency.count(), 2);
         close(latency.summary().max_ms, 60_000.0);
+    }
+
+    #[test]
+    fn calls_by_second_give_percentiles_over_the_seconds_kept() {
+        let (mut a, mut b) = (CallsBySecond::default(), CallsBySecond::default());
+        for ms in 0..100 {
+            a.record(Duration::from_millis(10 * ms), Duration::from_millis(2));
+        }
+        b.record(Duration::from_millis(1_500), Duration::from_millis(300));
+        b.record(Duration::from_millis(2_100), Duration::from_millis(4));
+        a.merge(b);
+        assert_eq!(a.seconds(), 3);
+        let (calls, all) = a.summary_where(|_| true).unwrap();
+        assert_eq!(calls, 102);
+        close(all.max_ms, 300.0);
+        let (calls, quiet) = a.summary_where(|second| second != 1).unwrap();
+        assert_eq!(calls, 101, "seconds 0 and 2");
+        close(quiet.max_ms, 4.0);
+        close(quiet.p99_ms, 2.0);
+        assert_eq!(a.summary_where(|second| second > 2), None);
     }
 }

@@ -42,7 +42,9 @@
 //! - [`ledger_target`], [`postgres_target`], [`redis_target`]: set up a
 //!   target, seed stock, drive the load, tear down.
 //! - [`report`]: the table and the JSON; [`machine`] and [`cpu`]: what
-//!   the machine is and how much of it each side used, from `/proc`.
+//!   the machine is and how much of it each side used, from `/proc`;
+//!   [`steal`]: what the hypervisor took, second by second, and the
+//!   latency over the seconds it left the machine alone.
 //! - [`crate::cluster`] launches the `regiond` processes (shared with the
 //!   chaos harness).
 
@@ -54,6 +56,7 @@ pub mod machine;
 pub mod postgres_target;
 pub mod redis_target;
 pub mod report;
+pub mod steal;
 pub mod workload;
 
 use std::future::Future;
@@ -66,6 +69,7 @@ use crate::cluster::ClusterError;
 use cpu::{CpuSample, CpuUsage};
 use machine::Machine;
 use report::{Measurement, Outcome, Report, TargetResult, WorkloadReport};
+use steal::QuietSeconds;
 use workload::{Call, CallError, LoadConfig, LoadResult, Skus, Workload, run_load};
 
 /// What the load is run against.
@@ -188,7 +192,7 @@ pub(crate) fn work_dir(settings: &Settings, prefix: &str) -> Result<tempfile::Te
 
 /// Runs the load ([`run_load`]) and samples the CPU time of `servers` (and
 /// their child processes) and of this process at the start and the end of
-/// the measured window.
+/// the measured window, and the machine's stolen time every second of it.
 pub(crate) async fn measure<F, Fut>(
     load: &LoadConfig,
     skus: &Skus,
@@ -206,14 +210,23 @@ where
             CpuSample::take(&servers)
         })
     };
+    let stolen = tokio::spawn(steal::stolen_by_second(load.warmup, load.duration));
     let result = run_load(load, skus, call).await;
     let end = CpuSample::take(&servers);
-    let usage = start.await.ok().map(|start| start.usage_until(&end));
+    let mut usage = start.await.ok().map(|start| start.usage_until(&end));
+    if let Some(machine) = usage.as_mut().and_then(|usage| usage.machine.as_mut()) {
+        machine.stolen_cores_by_second = stolen.await.unwrap_or_default();
+    }
     (result, usage)
 }
 
 /// A measurement from a load result, the CPU it used and notes.
 pub(crate) fn measurement(result: &LoadResult, cpu: Option<CpuUsage>, notes: Vec<String>) -> Measurement {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let quiet = cpu
+        .as_ref()
+        .and_then(|cpu| cpu.machine.as_ref())
+        .map(|machine| QuietSeconds::of(&result.by_second, &machine.stolen_cores_by_second, cores));
     Measurement {
         ops: result.successes,
         ops_per_s: result.ops_per_s(),
@@ -221,6 +234,7 @@ pub(crate) fn measurement(result: &LoadResult, cpu: Option<CpuUsage>, notes: Vec
         errors_by_kind: result.errors.clone(),
         latency: result.latency.summary(),
         timeline: result.timeline.summary(),
+        quiet,
         commands_per_entry: None,
         cpu,
         notes,

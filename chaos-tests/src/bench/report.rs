@@ -11,6 +11,7 @@ use super::Target;
 use super::cpu::CpuUsage;
 use super::latency::{LatencySummary, TimelineSummary};
 use super::machine::Machine;
+use super::steal::QuietSeconds;
 use super::workload::{ErrorCount, LoadConfig, Pacing, Workload};
 
 /// The goal for the ledger: hot-SKU reservations per second on a
@@ -36,6 +37,9 @@ pub struct Measurement {
     /// The slowest successful call of each slice of the window: whether
     /// the tail came in bursts or throughout.
     pub timeline: TimelineSummary,
+    /// The calls of the seconds in which the hypervisor took (next to) no
+    /// cores, and their latency; `None` if `/proc/stat` could not be read.
+    pub quiet: Option<QuietSeconds>,
     /// The ledger's average commands per Raft entry in the window (from
     /// `regiond_proposals_per_entry`); `None` for the peers.
     pub commands_per_entry: Option<f64>,
@@ -246,12 +250,12 @@ fn render_workload(out: &mut String, report: &WorkloadReport) {
         if let Some(per_entry) = m.commands_per_entry {
             notes.push(format!("{per_entry:.1} commands per Raft entry"));
         }
-        if let Some(cpu) = m.cpu {
+        if let Some(cpu) = &m.cpu {
             let mut line = format!(
                 "CPU in the window: servers {:.2} cores, load generator {:.2} cores",
                 cpu.server_cores, cpu.client_cores
             );
-            if let Some(machine) = cpu.machine {
+            if let Some(machine) = &cpu.machine {
                 line.push_str(&format!(
                     "; whole machine {:.2} busy, {:.2} idle, {:.2} stolen by the hypervisor",
                     machine.busy_cores, machine.idle_cores, machine.stolen_cores
@@ -263,6 +267,9 @@ fn render_workload(out: &mut String, report: &WorkloadReport) {
             let _ = writeln!(out, "  {}: {}", result.target.name(), notes.join("; "));
         }
         render_timeline(out, result.target, &m.timeline);
+        if let Some(quiet) = &m.quiet {
+            render_quiet(out, result.target, quiet);
+        }
         for (kind, count) in &m.errors_by_kind {
             let _ = writeln!(
                 out,
@@ -303,6 +310,27 @@ fn render_timeline(out: &mut String, target: Target, timeline: &TimelineSummary)
         timeline.median_slowest_ms,
         worst.join(", ")
     );
+}
+
+/// One line on the seconds the hypervisor left the machine alone: how
+/// many, and the latency of their calls.
+fn render_quiet(out: &mut String, target: Target, quiet: &QuietSeconds) {
+    let seconds = format!(
+        "{} of {} s in which the hypervisor took at most {:.2} cores",
+        quiet.quiet, quiet.sampled, quiet.max_stolen_cores
+    );
+    let _ = match &quiet.latency {
+        Some(latency) => writeln!(
+            out,
+            "  {} on the {seconds}: {} calls, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms",
+            target.name(),
+            thousands(quiet.calls),
+            latency.p50_ms,
+            latency.p99_ms,
+            latency.p999_ms
+        ),
+        None => writeln!(out, "  {} on the {seconds}: no calls", target.name()),
+    };
 }
 
 /// A ratio as `8.46x`, with three decimals below 1 (`0.004x`) so that a
@@ -356,11 +384,29 @@ mod tests {
                 worst: vec![SlowSlice { at_s: 5.6, slowest_ms: 44.0 }, SlowSlice { at_s: 1.8, slowest_ms: 33.25 }],
                 slowest_ms: vec![3.5; 100],
             },
+            quiet: Some(QuietSeconds {
+                max_stolen_cores: 0.02,
+                quiet: 9,
+                sampled: 10,
+                calls: (ops_per_s * 9.0) as u64,
+                latency: Some(LatencySummary {
+                    p50_ms: 1.0,
+                    p99_ms: p99_ms / 2.0,
+                    p999_ms: p99_ms,
+                    max_ms: 50.0,
+                    mean_ms: 1.2,
+                }),
+            }),
             commands_per_entry: None,
             cpu: Some(CpuUsage {
                 server_cores: 1.25,
                 client_cores: 0.5,
-                machine: Some(MachineCpu { busy_cores: 1.8, idle_cores: 0.1, stolen_cores: 0.1 }),
+                machine: Some(MachineCpu {
+                    busy_cores: 1.8,
+                    idle_cores: 0.1,
+                    stolen_cores: 0.1,
+                    stolen_cores_by_second: vec![0.0; 10],
+                }),
             }),
             notes: vec![],
         }))
@@ -437,6 +483,12 @@ mod tests {
         assert!(text.contains("whole machine 1.80 busy, 0.10 idle, 0.10 stolen by the hypervisor"), "{text}");
         assert!(text.contains("p99 latency 0.132x postgres's"), "ledger 12.5 ms vs postgres 95 ms: {text}");
         assert!(text.contains("256 concurrent callers, closed loop"), "{text}");
+        assert!(
+            text.contains(
+                "ledger on the 9 of 10 s in which the hypervisor took at most 0.02 cores: 144,000 calls, p50 1.00 ms, p99 6.25 ms, p999 12.50 ms"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "ledger slowest call per 100 ms slice: median 3.50 ms; worst 44.00 ms at 5.6 s, 33.25 ms at 1.8 s"

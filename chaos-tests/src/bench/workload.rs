@@ -28,7 +28,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::latency::{Latency, Timeline};
+use super::latency::{CallsBySecond, Latency, Timeline};
 
 /// Units each SKU starts with: more than any run can take (10^11, under the
 /// ledger's 10^12 cap), so no call fails for lack of stock.
@@ -192,13 +192,22 @@ pub struct LoadResult {
     pub latency: Latency,
     /// The slowest successful call of each slice of the window.
     pub timeline: Timeline,
+    /// Every successful call's latency, by second of the window.
+    pub by_second: CallsBySecond,
     /// The measured window.
     pub window: Duration,
 }
 
 impl LoadResult {
     fn empty(window: Duration) -> Self {
-        Self { successes: 0, errors: BTreeMap::new(), latency: Latency::new(), timeline: Timeline::default(), window }
+        Self {
+            successes: 0,
+            errors: BTreeMap::new(),
+            latency: Latency::new(),
+            timeline: Timeline::default(),
+            by_second: CallsBySecond::default(),
+            window,
+        }
     }
 
     /// Failed calls, every kind.
@@ -219,6 +228,7 @@ impl LoadResult {
                 self.successes += 1;
                 self.latency.record(elapsed);
                 self.timeline.record(at, elapsed);
+                self.by_second.record(at, elapsed);
             }
             Err(error) => self.add_errors(&error.kind, 1, error.message),
         }
@@ -254,6 +264,7 @@ impl LoadResult {
         self.successes += other.successes;
         self.latency.merge(&other.latency);
         self.timeline.merge(&other.timeline);
+        self.by_second.merge(other.by_second);
         for (kind, count) in other.errors {
             let entry = self.errors.entry(kind).or_default();
             if entry.count == 0 {
