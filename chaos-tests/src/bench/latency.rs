@@ -200,11 +200,6 @@ impl CallsBySecond {
         }
     }
 
-    /// Seconds from the window's start to the last one with a call.
-    pub fn seconds(&self) -> usize {
-        self.seconds.len()
-    }
-
     /// The percentiles of the calls in the seconds `keep` accepts (by
     /// index from the window's start), with how many calls those were;
     /// `None` if they hold no call.
@@ -315,7 +310,6 @@ mod tests {
         b.record(Duration::from_millis(1_500), Duration::from_millis(300));
         b.record(Duration::from_millis(2_100), Duration::from_millis(4));
         a.merge(b);
-        assert_eq!(a.seconds(), 3);
         let (calls, all) = a.summary_where(|_| true).unwrap();
         assert_eq!(calls, 102);
         close(all.max_ms, 300.0);
