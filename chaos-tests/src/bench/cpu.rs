@@ -13,7 +13,13 @@ use serde::Serialize;
 
 /// Clock ticks per second of the times in `/proc/<pid>/stat` and
 /// `/proc/stat` (`USER_HZ`, 100 on every Linux architecture this runs on).
-pub(crate) const TICKS_PER_S: f64 = 100.0;
+const TICKS_PER_S: f64 = 100.0;
+
+/// The cores that the ticks counted from `before` to `after` kept busy
+/// over `seconds`.
+pub(crate) fn cores_used(before: u64, after: u64, seconds: f64) -> f64 {
+    after.saturating_sub(before) as f64 / TICKS_PER_S / seconds
+}
 
 /// CPU ticks used so far, at an instant.
 #[derive(Clone, Copy, Debug)]
@@ -96,7 +102,7 @@ impl CpuSample {
     /// What was used between `self` and the later `after`.
     pub fn usage_until(&self, after: &Self) -> CpuUsage {
         let seconds = after.at.duration_since(self.at).as_secs_f64().max(1e-3);
-        let cores = |before: u64, after: u64| after.saturating_sub(before) as f64 / TICKS_PER_S / seconds;
+        let cores = |before: u64, after: u64| cores_used(before, after, seconds);
         let machine = self.machine.zip(after.machine).map(|(before, after)| MachineCpu {
             busy_cores: cores(before.busy, after.busy),
             idle_cores: cores(before.idle, after.idle),

@@ -30,7 +30,7 @@ impl Machine {
         let data_dir = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_owned());
         Self {
             cpu_model: cpu_model(&read("/proc/cpuinfo")).unwrap_or_else(|| "unknown CPU".into()),
-            cores: std::thread::available_parallelism().map_or(0, usize::from),
+            cores: logical_cores(),
             memory_gib: memory_kib(&read("/proc/meminfo")).map_or(0.0, |kib| kib as f64 / (1024.0 * 1024.0)),
             kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
             data_fs: filesystem_of(&read("/proc/mounts"), &data_dir).unwrap_or_else(|| "unknown".into()),
@@ -45,6 +45,11 @@ impl Machine {
             self.cpu_model, self.cores, self.memory_gib, self.kernel, self.data_dir, self.data_fs
         )
     }
+}
+
+/// Logical CPUs this process may use (0 if unknown).
+pub fn logical_cores() -> usize {
+    std::thread::available_parallelism().map_or(0, usize::from)
 }
 
 /// The first `model name` in a `/proc/cpuinfo` text.

@@ -222,7 +222,7 @@ where
 
 /// A measurement from a load result, the CPU it used and notes.
 pub(crate) fn measurement(result: &LoadResult, cpu: Option<CpuUsage>, notes: Vec<String>) -> Measurement {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let cores = machine::logical_cores().max(1);
     let quiet = cpu
         .as_ref()
         .and_then(|cpu| cpu.machine.as_ref())

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::cpu::{MachineTicks, TICKS_PER_S};
+use super::cpu::{MachineTicks, cores_used};
 use super::latency::{CallsBySecond, LatencySummary};
 
 /// Most of the machine's cores the hypervisor may take in a second that
@@ -36,7 +36,7 @@ pub async fn stolen_by_second(warmup: Duration, window: Duration) -> Vec<f64> {
         seconds.tick().await;
         let (Some(now), now_at) = (MachineTicks::now(), tokio::time::Instant::now()) else { return Vec::new() };
         let elapsed = now_at.duration_since(at).as_secs_f64().max(1e-3);
-        stolen.push(now.stolen.saturating_sub(before.stolen) as f64 / TICKS_PER_S / elapsed);
+        stolen.push(cores_used(before.stolen, now.stolen, elapsed));
         (before, at) = (now, now_at);
     }
     stolen
