@@ -6,6 +6,7 @@
 //! check-then-write race behind every oversell bug reported against other
 //! commerce backends cannot happen here.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -106,7 +107,7 @@ impl Ledger {
             }
         }
         let demand = sum_demand(cmd)?;
-        if self.hold(&cmd.hold_id).is_some() {
+        if self.state.pending_holds.contains_key(&cmd.hold_id) || self.ended_hold(&cmd.hold_id).is_some() {
             return Err(Rejection::HoldExists { hold_id: cmd.hold_id.clone() });
         }
         let allocations = match cmd.split {
@@ -286,8 +287,7 @@ impl Ledger {
         if let Some(hold) = self.state.pending_holds.get(hold_id) {
             return Ok(hold);
         }
-        let hold =
-            self.index.ended_holds.get(hold_id).ok_or_else(|| Rejection::UnknownHold { hold_id: hold_id.clone() })?;
+        let hold = self.ended_hold(hold_id).ok_or_else(|| Rejection::UnknownHold { hold_id: hold_id.clone() })?;
         Err(Rejection::HoldNotPending { hold_id: hold_id.clone(), status: hold.status.name().to_owned() })
     }
 
@@ -314,16 +314,24 @@ impl Ledger {
         let ended = Arc::make_mut(&mut hold);
         ended.status = status;
         ended.ended_at_ms = Some(now_ms);
-        self.index.ended_holds.insert(hold_id.clone(), Arc::clone(&hold));
-        self.state.ended_holds.push_back(Arc::clone(&hold));
+        let position = self.state.ended_holds.push_back(&hold);
+        self.index.ended_holds.insert(hold_id, position);
         hold
     }
 
     /// The hold with this id, pending or ended (ended holds are purged after
-    /// the retention window).
-    pub fn hold(&self, hold_id: &HoldId) -> Option<&Hold> {
-        let hold = self.state.pending_holds.get(hold_id).or_else(|| self.index.ended_holds.get(hold_id));
-        hold.map(|hold| &**hold)
+    /// the retention window, and decoded from the history when read).
+    pub fn hold(&self, hold_id: &HoldId) -> Option<Cow<'_, Hold>> {
+        match self.state.pending_holds.get(hold_id) {
+            Some(hold) => Some(Cow::Borrowed(&**hold)),
+            None => self.ended_hold(hold_id).map(Cow::Owned),
+        }
+    }
+
+    /// The ended hold with this id, if still kept.
+    fn ended_hold(&self, hold_id: &HoldId) -> Option<Hold> {
+        let (_, hold) = self.index.ended_holds.look_up(&self.state.ended_holds, hold_id, |hold| &hold.id)?;
+        Some(hold)
     }
 }
 

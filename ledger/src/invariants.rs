@@ -64,12 +64,11 @@ impl Ledger {
                 sums.entry((&a.sku, &a.warehouse)).or_default().held += i128::from(a.qty);
             }
         }
-        let end_times = state.ended_holds.iter().map(|hold| hold.ended_at_ms);
-        if let Some(at) = first_out_of_time_order(end_times, state.clock_ms) {
-            let hold = &state.ended_holds[at];
-            return fail(format!("ended hold {} ended at {:?}, out of order", hold.id, hold.ended_at_ms));
-        }
-        for hold in &state.ended_holds {
+        let mut end_times = TimeOrder::up_to(state.clock_ms);
+        for (position, hold) in state.ended_holds.iter() {
+            if !end_times.admits(hold.ended_at_ms) {
+                return fail(format!("ended hold {} ended at {:?}, out of order", hold.id, hold.ended_at_ms));
+            }
             match &hold.status {
                 HoldStatus::Pending => return fail(format!("ended hold {} is pending", hold.id)),
                 HoldStatus::Committed { order_id } => {
@@ -82,17 +81,20 @@ impl Ledger {
             if state.pending_holds.contains_key(&hold.id) {
                 return fail(format!("hold {} is both pending and ended", hold.id));
             }
+            let first = self.index.ended_holds.find(&hold.id, |p| p == position || state.ended_holds.get(p).id == hold.id);
+            if first != Some(position) {
+                return fail(format!("ended hold {} appears twice", hold.id));
+            }
         }
-        if self.index.ended_holds.len() != state.ended_holds.len() {
-            return fail("an ended hold's id appears twice".into());
-        }
-        let applied_times = state.records.iter().map(|(_, record)| Some(record.at_ms));
-        if let Some(at) = first_out_of_time_order(applied_times, state.clock_ms) {
-            let (id, record) = &state.records[at];
-            return fail(format!("the record of command {id} was applied at {}, out of order", record.at_ms));
-        }
-        if self.index.records.len() != state.records.len() {
-            return fail("a command id has two idempotency records".into());
+        let mut applied_times = TimeOrder::up_to(state.clock_ms);
+        for (position, (id, record)) in state.records.iter() {
+            if !applied_times.admits(Some(record.at_ms)) {
+                return fail(format!("the record of command {id} was applied at {}, out of order", record.at_ms));
+            }
+            let first = self.index.records.find(&id, |p| p == position || state.records.get(p).0 == id);
+            if first != Some(position) {
+                return fail(format!("command {id} has two idempotency records"));
+            }
         }
         for order in state.orders.values() {
             if order.status == OrderStatus::Cancelled {
@@ -133,24 +135,34 @@ impl Ledger {
     }
 }
 
-/// The position of the first time that is missing, earlier than the one
-/// before it, or later than `clock_ms`: the history's times must rise
-/// with it, up to the ledger's clock.
-fn first_out_of_time_order(times: impl Iterator<Item = Option<u64>>, clock_ms: u64) -> Option<usize> {
-    let mut before = 0;
-    times.enumerate().find_map(|(at, time)| match time.filter(|time| (before..=clock_ms).contains(time)) {
-        Some(time) => {
-            before = time;
-            None
+/// The history's times, read oldest first, must be there and rise with
+/// it, up to the ledger's clock.
+struct TimeOrder {
+    before: u64,
+    clock_ms: u64,
+}
+
+impl TimeOrder {
+    fn up_to(clock_ms: u64) -> Self {
+        Self { before: 0, clock_ms }
+    }
+
+    /// Whether `time`, the next one, is in order (it becomes the one before).
+    fn admits(&mut self, time: Option<u64>) -> bool {
+        match time.filter(|time| (self.before..=self.clock_ms).contains(time)) {
+            Some(time) => {
+                self.before = time;
+                true
+            }
+            None => false,
         }
-        None => Some(at),
-    })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::command::{AdjustStock, Adjustment, HoldLine, RegisterWarehouse, ReleaseHold, Reserve, Split};
-    use crate::holds::HoldStatus;
+    use crate::holds::{Hold, HoldStatus};
     use crate::ledger::State;
     use crate::{Command, Envelope, Ledger, LedgerConfig};
 
@@ -205,20 +217,21 @@ mod tests {
     fn history_out_of_order_or_twice_is_refused() {
         let broken = [
             restored(|state| {
-                let (first, second) = (state.ended_holds[0].clone(), state.ended_holds[1].clone());
-                state.ended_holds = [second, first].into_iter().collect();
+                let holds: Vec<Hold> = state.ended_holds.iter().map(|(_, hold)| hold).collect();
+                state.ended_holds = [holds[1].clone(), holds[0].clone()].into_iter().collect();
             }),
             restored(|state| {
-                let first = state.ended_holds[0].clone();
-                state.ended_holds.push_back(first);
+                let first = state.ended_holds.iter().next().expect("holds kept").1;
+                state.ended_holds.push_back(&first);
             }),
             restored(|state| {
-                let first = state.records[0].clone();
-                state.records.push_back(first);
+                let first = state.records.iter().next().expect("records kept").1;
+                state.records.push_back(&first);
             }),
             restored(|state| {
-                let last = state.records.pop_back().expect("records kept");
-                state.records.push_front(last);
+                let mut records: Vec<_> = state.records.iter().map(|(_, record)| record).collect();
+                records.rotate_right(1);
+                state.records = records.into_iter().collect();
             }),
         ];
         for ledger in broken {
@@ -230,7 +243,7 @@ mod tests {
     #[test]
     fn a_hold_both_pending_and_ended_is_refused() {
         let ledger = restored(|state| {
-            let mut pending = (*state.ended_holds[0]).clone();
+            let mut pending = state.ended_holds.iter().next().expect("holds kept").1;
             pending.status = HoldStatus::Pending;
             pending.ended_at_ms = None;
             pending.expires_at_ms = state.clock_ms + 1;

@@ -1,5 +1,6 @@
 //! The [`Ledger`]: one region's state, and `apply`, the only way to change it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -8,15 +9,16 @@ use serde::{Deserialize, Serialize};
 use crate::carts::Cart;
 use crate::checkouts::Checkout;
 use crate::command::{Command, Envelope};
+use crate::history::History;
+use crate::history_index::HistoryIndex;
 use crate::holds::Hold;
 use crate::idempotency::{IdempotencyRecord, payload_digest};
 use crate::ids::{CheckoutId, CommandId, HoldId, OrderId, ShopperId, Sku, WarehouseId, validate_id};
 use crate::orders::Order;
 use crate::outcome::{Applied, CommandResult, Outcome};
-use crate::persistent::{self, HashMap, Vector, by_key};
+use crate::persistent::{self, HashMap, by_key};
 use crate::quantity::Quantity;
 use crate::rejection::Rejection;
-use crate::sharded_map::ShardedMap;
 use crate::stock::{Journal, JournalEntry, StockLevel, Warehouse};
 
 /// Settings every replica of a group must share. Part of the replicated
@@ -76,8 +78,9 @@ impl LedgerConfig {
 /// the same log, and encoded in that order. Encoding it in a canonical
 /// order meant hashing and sorting millions of keys and then reading each
 /// value at a random place in memory: a snapshot of 2.7 million commands
-/// took seconds of CPU on every replica, under load, for every build.
-/// Lookups by id go through [`Index`].
+/// took seconds of CPU on every replica, under load, for every build. It
+/// is kept as those encoded bytes ([`History`]), which a snapshot copies
+/// as they are. Lookups by id go through [`Index`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct State {
     pub(crate) config: LedgerConfig,
@@ -93,8 +96,7 @@ pub(crate) struct State {
     pub(crate) pending_holds: HashMap<HoldId, Arc<Hold>>,
     /// Holds that ended within the retention window, in the order they
     /// ended (so by end time: the clock never goes back).
-    #[serde(serialize_with = "persistent::in_order", deserialize_with = "persistent::vector")]
-    pub(crate) ended_holds: Vector<Arc<Hold>>,
+    pub(crate) ended_holds: History<Hold>,
     #[serde(serialize_with = "persistent::canonical", deserialize_with = "persistent::map")]
     pub(crate) orders: HashMap<OrderId, Arc<Order>>,
     #[serde(serialize_with = "persistent::canonical", deserialize_with = "persistent::map")]
@@ -103,8 +105,7 @@ pub(crate) struct State {
     pub(crate) checkouts: HashMap<CheckoutId, Checkout>,
     /// The idempotency records of the retention window, in the order their
     /// commands were applied (so by time).
-    #[serde(serialize_with = "persistent::in_order", deserialize_with = "persistent::vector")]
-    pub(crate) records: Vector<(CommandId, Arc<IdempotencyRecord>)>,
+    pub(crate) records: History<(CommandId, IdempotencyRecord)>,
 }
 
 /// Lookups derived from [`State`], rebuilt after a restore; never
@@ -122,10 +123,10 @@ pub(crate) struct Index {
     /// them costs more than skipping them); [`Index::take_due`]'s caller
     /// skips those.
     deadlines: BTreeMap<u64, Vec<HoldId>>,
-    /// [`State::ended_holds`] by id.
-    pub(crate) ended_holds: ShardedMap<HoldId, Arc<Hold>>,
-    /// [`State::records`] by command id.
-    pub(crate) records: ShardedMap<CommandId, Arc<IdempotencyRecord>>,
+    /// Where each of [`State::ended_holds`] is, by id.
+    pub(crate) ended_holds: HistoryIndex<HoldId>,
+    /// Where each of [`State::records`] is, by command id.
+    pub(crate) records: HistoryIndex<CommandId>,
 }
 
 impl Index {
@@ -135,11 +136,11 @@ impl Index {
         for hold in state.pending_holds.values() {
             index.track_pending(hold.expires_at_ms, &hold.id);
         }
-        for hold in &state.ended_holds {
-            index.ended_holds.insert(hold.id.clone(), Arc::clone(hold));
+        for (position, hold) in state.ended_holds.iter() {
+            index.ended_holds.insert(&hold.id, position);
         }
-        for (id, record) in &state.records {
-            index.records.insert(id.clone(), Arc::clone(record));
+        for (position, (id, _)) in state.records.iter() {
+            index.records.insert(&id, position);
         }
         index
     }
@@ -213,11 +214,11 @@ impl Ledger {
             levels: HashMap::default(),
             journal: Journal::new(),
             pending_holds: HashMap::default(),
-            ended_holds: Vector::new(),
+            ended_holds: History::default(),
             orders: HashMap::default(),
             carts: HashMap::default(),
             checkouts: HashMap::default(),
-            records: Vector::new(),
+            records: History::default(),
         })
     }
 
@@ -249,7 +250,7 @@ impl Ledger {
             return Applied { result: Err(rejection), replayed: false };
         }
         let digest = payload_digest(&envelope.actor, &envelope.command, &mut self.scratch);
-        if let Some(record) = self.index.records.get(&envelope.id) {
+        if let Some(record) = self.idempotency_record(&envelope.id) {
             return if record.digest == digest {
                 Applied { result: record.result.clone(), replayed: true }
             } else {
@@ -260,10 +261,10 @@ impl Ledger {
             };
         }
         let result = self.execute(envelope, now_ms);
-        let record = Arc::new(IdempotencyRecord { digest, result: result.clone(), at_ms: now_ms });
-        self.index.records.insert(envelope.id.clone(), Arc::clone(&record));
-        self.state.records.push_back((envelope.id.clone(), record));
-        Applied { result, replayed: false }
+        let record = (envelope.id.clone(), IdempotencyRecord { digest, result, at_ms: now_ms });
+        let position = self.state.records.push_back(&record);
+        self.index.records.insert(&record.0, position);
+        Applied { result: record.1.result, replayed: false }
     }
 
     fn execute(&mut self, envelope: &Envelope, now_ms: u64) -> CommandResult {
@@ -290,15 +291,15 @@ impl Ledger {
     fn purge(&mut self, now_ms: u64, holds_expired: u64) -> Outcome {
         let cutoff = now_ms.saturating_sub(self.state.config.retention_ms);
         let mut records_purged = 0;
-        while self.state.records.front().is_some_and(|(_, record)| record.at_ms < cutoff) {
-            let (id, _) = self.state.records.pop_front().expect("front exists");
-            self.index.records.remove(&id);
+        while let Some((position, (id, _))) = self.state.records.pop_front_if(|(_, record)| record.at_ms < cutoff) {
+            self.index.records.remove(&id, position);
             records_purged += 1;
         }
         let mut holds_purged = 0;
-        while self.state.ended_holds.front().is_some_and(|hold| hold.ended_at_ms.is_some_and(|at| at < cutoff)) {
-            let hold = self.state.ended_holds.pop_front().expect("front exists");
-            self.index.ended_holds.remove(&hold.id);
+        while let Some((position, hold)) =
+            self.state.ended_holds.pop_front_if(|hold| hold.ended_at_ms.is_some_and(|at| at < cutoff))
+        {
+            self.index.ended_holds.remove(&hold.id, position);
             holds_purged += 1;
         }
         Outcome::Expired { holds_expired, records_purged, holds_purged }
@@ -363,10 +364,13 @@ impl Ledger {
         found.unwrap_or_else(|index| index)
     }
 
-    /// Every hold still kept (pending, or ended within the retention window), by id.
-    pub fn holds(&self) -> Vec<&Hold> {
-        let mut holds: Vec<&Hold> =
-            self.state.pending_holds.values().chain(self.state.ended_holds.iter()).map(|hold| &**hold).collect();
+    /// Every hold still kept (pending, or ended within the retention
+    /// window), by id. Ended holds are decoded from the history: a listing
+    /// of the whole window is for audits, not for the request path.
+    pub fn holds(&self) -> Vec<Cow<'_, Hold>> {
+        let pending = self.state.pending_holds.values().map(|hold| Cow::Borrowed(&**hold));
+        let ended = self.state.ended_holds.iter().map(|(_, hold)| Cow::Owned(hold));
+        let mut holds: Vec<Cow<'_, Hold>> = pending.chain(ended).collect();
         holds.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         holds
     }
@@ -386,8 +390,10 @@ impl Ledger {
         by_key(&self.state.checkouts).into_iter().map(|(_, checkout)| checkout).collect()
     }
 
-    /// The idempotency record of a command id, if still retained.
-    pub fn idempotency_record(&self, id: &CommandId) -> Option<&IdempotencyRecord> {
-        self.index.records.get(id).map(|record| &**record)
+    /// The idempotency record of a command id, if still retained (decoded
+    /// from the history).
+    pub fn idempotency_record(&self, id: &CommandId) -> Option<IdempotencyRecord> {
+        let (_, (_, record)) = self.index.records.look_up(&self.state.records, id, |(id, _)| id)?;
+        Some(record)
     }
 }

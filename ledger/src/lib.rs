@@ -34,6 +34,8 @@
 pub mod carts;
 pub mod checkouts;
 pub mod command;
+mod history;
+mod history_index;
 pub mod holds;
 pub mod idempotency;
 pub mod ids;

@@ -12,10 +12,9 @@
 //!   stopped the apply loop for 170 ms at 900,000 holds (`cargo bench -p
 //!   ledger --bench growth`), at the same log index on every replica.
 //!
-//! Vectors are encoded in their order; the retention history is kept in
-//! them (`State` in `ledger.rs`) because its order, the order
-//! the log made it in, is shared by every replica and costs nothing to
-//! follow. Encoding writes maps in a canonical order, so the bytes (and
+//! Vectors (the journal) are encoded in their order, which the log made
+//! and every replica shares; so is the retention history, which is kept
+//! already encoded (`history.rs`). Encoding writes maps in a canonical order, so the bytes (and
 //! the state hash) depend only on the content: by a fixed hash of each key, ties by
 //! key. Not by key alone: sorting string ids reads each through a pointer
 //! at every comparison, a cache miss each in maps of millions, where a

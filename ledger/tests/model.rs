@@ -25,6 +25,7 @@
 
 mod support;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -1178,7 +1179,7 @@ fn assert_same_state(ledger: &Ledger, reference: &Reference) {
     assert_eq!(ledger.journal().iter().cloned().collect::<Vec<_>>(), model.journal, "journal");
     let mut holds = model.holds.clone();
     holds.sort_by(|a, b| a.id.cmp(&b.id));
-    assert_eq!(ledger.holds().into_iter().cloned().collect::<Vec<_>>(), holds, "holds");
+    assert_eq!(ledger.holds().into_iter().map(Cow::into_owned).collect::<Vec<_>>(), holds, "holds");
     let mut orders = model.orders.clone();
     orders.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(ledger.orders().into_iter().cloned().collect::<Vec<_>>(), orders, "orders");

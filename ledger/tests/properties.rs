@@ -31,6 +31,7 @@
 
 mod support;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use ledger::command::{CommitHold, ReleaseHold};
@@ -94,7 +95,7 @@ proptest! {
         let mut seen: BTreeMap<HoldId, Hold> = BTreeMap::new();
         for envelope in &scenario.log {
             let applied = ledger.apply(envelope);
-            let now: BTreeMap<HoldId, Hold> = ledger.holds().into_iter().map(|h| (h.id.clone(), h.clone())).collect();
+            let now: BTreeMap<HoldId, Hold> = ledger.holds().into_iter().map(|h| (h.id.clone(), h.into_owned())).collect();
             check_hold_transitions(envelope, &applied, &seen, &now, &ledger)?;
             seen = now;
         }
@@ -272,14 +273,14 @@ fn observe(ledger: &Ledger, ids: &BTreeSet<CommandId>, except: &CommandId) -> Ob
             .map(|(sku, warehouse, level)| (sku.clone(), warehouse.clone(), *level))
             .collect(),
         journal: ledger.journal().iter().cloned().collect(),
-        holds: ledger.holds().into_iter().cloned().collect(),
+        holds: ledger.holds().into_iter().map(Cow::into_owned).collect(),
         orders: ledger.orders().into_iter().cloned().collect(),
         carts: ledger.carts().into_iter().map(|(shopper, cart)| (shopper.clone(), cart.clone())).collect(),
         checkouts: ledger.checkouts().into_iter().cloned().collect(),
         records: ids
             .iter()
             .filter(|id| *id != except)
-            .map(|id| (id.clone(), ledger.idempotency_record(id).cloned()))
+            .map(|id| (id.clone(), ledger.idempotency_record(id)))
             .collect(),
     }
 }
@@ -325,7 +326,7 @@ fn check_unchanged_but_time(
                 result: result.clone(),
                 at_ms: after.clock_ms(),
             };
-            prop_assert_eq!(record, Some(&expected), "the record of {:?}", envelope);
+            prop_assert_eq!(record, Some(expected), "the record of {:?}", envelope);
             if result.is_err() {
                 let (after, advanced) =
                     (observe(after, known_ids, &envelope.id), observe(advanced, known_ids, &envelope.id));

@@ -110,7 +110,7 @@ pub(super) async fn release_hold(
     let command = ReleaseHold { hold_id: hold_id.clone() };
     let written = ctx.write(principal, &request.command_id, Command::ReleaseHold(command)).await?;
     let Outcome::HoldReleased = written.outcome else { return Err(unexpected(&written.outcome)) };
-    let released = read_back(ctx, "the released hold", |ledger| ledger.hold(&hold_id).map(hold)).await?;
+    let released = read_back(ctx, "the released hold", |ledger| ledger.hold(&hold_id).as_deref().map(hold)).await?;
     Ok(pb::ReleaseHoldResponse { hold: Some(released), applied_index: written.applied_index })
 }
 
@@ -118,7 +118,7 @@ pub(super) async fn release_hold(
 /// window.
 pub(super) async fn get_hold(ctx: &ApiContext, request: pb::GetHoldRequest) -> Result<pb::Hold, Status> {
     let hold_id: HoldId = id("hold_id", &request.hold_id)?;
-    get(ctx, "hold", &request.hold_id, |ledger| ledger.hold(&hold_id).map(hold)).await
+    get(ctx, "hold", &request.hold_id, |ledger| ledger.hold(&hold_id).as_deref().map(hold)).await
 }
 
 /// `INVALID_ARGUMENT` naming the first preferred warehouse the region does
