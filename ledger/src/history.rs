@@ -103,7 +103,8 @@ impl<T: Serialize + DeserializeOwned> History<T> {
             self.open.reserve_exact(size.max(CHUNK_BYTES));
         }
         let position = self.open_start + self.open.len() as Position;
-        self.open = postcard::to_extend(item, std::mem::take(&mut self.open)).expect("encoding into memory cannot fail");
+        self.open =
+            postcard::to_extend(item, std::mem::take(&mut self.open)).expect("encoding into memory cannot fail");
         self.len += 1;
         position
     }

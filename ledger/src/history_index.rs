@@ -83,7 +83,6 @@ impl<Id: Hash> HistoryIndex<Id> {
         }
         self.shared.get(&hash)?.iter().copied().find(|&position| has_id(position))
     }
-
 }
 
 impl<Id: Hash + Eq> HistoryIndex<Id> {

@@ -81,7 +81,8 @@ impl Ledger {
             if state.pending_holds.contains_key(&hold.id) {
                 return fail(format!("hold {} is both pending and ended", hold.id));
             }
-            let first = self.index.ended_holds.find(&hold.id, |p| p == position || state.ended_holds.get(p).id == hold.id);
+            let first =
+                self.index.ended_holds.find(&hold.id, |p| p == position || state.ended_holds.get(p).id == hold.id);
             if first != Some(position) {
                 return fail(format!("ended hold {} appears twice", hold.id));
             }

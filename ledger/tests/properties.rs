@@ -277,11 +277,7 @@ fn observe(ledger: &Ledger, ids: &BTreeSet<CommandId>, except: &CommandId) -> Ob
         orders: ledger.orders().into_iter().cloned().collect(),
         carts: ledger.carts().into_iter().map(|(shopper, cart)| (shopper.clone(), cart.clone())).collect(),
         checkouts: ledger.checkouts().into_iter().cloned().collect(),
-        records: ids
-            .iter()
-            .filter(|id| *id != except)
-            .map(|id| (id.clone(), ledger.idempotency_record(id)))
-            .collect(),
+        records: ids.iter().filter(|id| *id != except).map(|id| (id.clone(), ledger.idempotency_record(id))).collect(),
     }
 }
 
