@@ -16,60 +16,21 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use ledger::command::{AdjustStock, Adjustment, HoldLine, RegisterWarehouse, Reserve, Split};
-use ledger::{Command, Envelope, Ledger, LedgerConfig};
+mod support;
+
+use ledger::{Envelope, Ledger};
+use support::{NOW_MS, reserve, seeded};
 
 const HOLDS: u64 = 1_000_000;
 const PER_ENTRY: u64 = 16;
-const NOW_MS: u64 = 1_700_000_000_000;
 /// Longer than the run's leader time moves (1 ms per entry): nothing expires.
 const TTL_MS: u64 = 3_600_000;
 /// Times the final state is encoded.
 const ENCODINGS: usize = 5;
 
-fn envelope(id: String, now_ms: u64, command: Command) -> Envelope {
-    Envelope { id: id.into(), now_ms, actor: "bench".into(), command }
-}
-
-fn seeded() -> Ledger {
-    let mut ledger = Ledger::new(LedgerConfig::new("bench"));
-    let register = Command::RegisterWarehouse(RegisterWarehouse {
-        warehouse: "wh-0".into(),
-        region: "bench".into(),
-        name: "Warehouse 0".into(),
-        location: String::new(),
-        priority: 0,
-    });
-    assert!(ledger.apply(&envelope("register".into(), NOW_MS, register)).result.is_ok());
-    let receive = Command::AdjustStock(AdjustStock {
-        warehouse: "wh-0".into(),
-        sku: "sku-hot".into(),
-        adjustment: Adjustment::Received { qty: HOLDS },
-        expected_on_hand: None,
-        reference: "seed".into(),
-    });
-    assert!(ledger.apply(&envelope("seed".into(), NOW_MS, receive)).result.is_ok());
-    ledger
-}
-
-fn reserve(i: u64) -> Envelope {
-    envelope(
-        format!("reserve-{i:012}"),
-        NOW_MS + i / PER_ENTRY,
-        Command::Reserve(Reserve {
-            hold_id: format!("hold-{i:012}").into(),
-            lines: vec![HoldLine { sku: "sku-hot".into(), qty: 1 }],
-            preferred_warehouses: Vec::new(),
-            split: Split::Allowed,
-            ttl_ms: TTL_MS,
-            owner: None,
-        }),
-    )
-}
-
 fn main() {
-    let mut ledger = seeded();
-    let commands: Vec<Envelope> = (0..HOLDS).map(reserve).collect();
+    let mut ledger: Ledger = seeded(HOLDS);
+    let commands: Vec<Envelope> = (0..HOLDS).map(|i| reserve(i, NOW_MS + i / PER_ENTRY, TTL_MS)).collect();
     let mut entries: Vec<(Duration, u64)> = Vec::with_capacity((HOLDS / PER_ENTRY) as usize);
     let started = Instant::now();
     for (n, entry) in commands.chunks(PER_ENTRY as usize).enumerate() {
