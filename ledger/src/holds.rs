@@ -107,7 +107,7 @@ impl Ledger {
             }
         }
         let demand = sum_demand(cmd)?;
-        if self.state.pending_holds.contains_key(&cmd.hold_id) || self.ended_hold(&cmd.hold_id).is_some() {
+        if self.hold(&cmd.hold_id).is_some() {
             return Err(Rejection::HoldExists { hold_id: cmd.hold_id.clone() });
         }
         let allocations = match cmd.split {
