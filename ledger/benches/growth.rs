@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use ledger::{Envelope, Ledger};
+use ledger::Envelope;
 use support::{NOW_MS, reserve, seeded};
 
 const HOLDS: u64 = 1_000_000;
@@ -29,7 +29,7 @@ const TTL_MS: u64 = 3_600_000;
 const ENCODINGS: usize = 5;
 
 fn main() {
-    let mut ledger: Ledger = seeded(HOLDS);
+    let mut ledger = seeded(HOLDS);
     let commands: Vec<Envelope> = (0..HOLDS).map(|i| reserve(i, NOW_MS + i / PER_ENTRY, TTL_MS)).collect();
     let mut entries: Vec<(Duration, u64)> = Vec::with_capacity((HOLDS / PER_ENTRY) as usize);
     let started = Instant::now();

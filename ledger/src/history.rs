@@ -255,11 +255,7 @@ impl<'de, T: Serialize + DeserializeOwned> Deserialize<'de> for History<T> {
             }
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-                let mut history = History::default();
-                while let Some(item) = access.next_element::<T>()? {
-                    history.push_back(&item);
-                }
-                Ok(history)
+                std::iter::from_fn(|| access.next_element::<T>().transpose()).collect()
             }
         }
 
